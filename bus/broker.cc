@@ -18,10 +18,15 @@ constexpr std::size_t kMaxSources = 4096;
 constexpr int kBatch = 1024;  // messages per wake-up before polling others
 constexpr auto kRejectWindow = std::chrono::seconds(1);
 
-std::string SourceKey(const Event& e) {
-  return e.node + '\0' + e.source.component + '\0' +
-         std::to_string(e.source.pid) + '\0' +
-         std::to_string(e.source.started_us);
+// Into a reused buffer: this runs for every message.
+void SourceKey(const Event& e, std::string& key) {
+  key.assign(e.node);
+  key += '\0';
+  key += e.source.component;
+  key += '\0';
+  key += std::to_string(e.source.pid);
+  key += '\0';
+  key += std::to_string(e.source.started_us);
 }
 
 // Restrict who may use an ipc socket: the socket file's mode and group.
@@ -205,7 +210,7 @@ void Broker::OnPublisherMessages() {
              std::to_string(frames) + " frames (expected topic and body)");
       continue;
     }
-    auto event = Decode(topic.to_string_view(), body.to_string_view());
+    auto event = Validate(topic.to_string_view(), body.to_string_view());
     if (!event) {
       Reject(std::move(event.error().message));
       continue;
@@ -216,22 +221,25 @@ void Broker::OnPublisherMessages() {
 }
 
 void Broker::Forward(zmq::message_t& topic, zmq::message_t& body) {
-  auto send = [](zmq::socket_t& socket, zmq::message_t& t, zmq::message_t& b) {
+  // XPUB never blocks: past a subscriber's HWM the message is dropped for
+  // that subscriber only. Sending consumes the messages, so the remote side
+  // gets copies (reference-counted for large bodies, not duplicated).
+  if (remote_xpub_) {
     zmq::message_t t2, b2;
-    t2.copy(t);
-    b2.copy(b);
-    // XPUB never blocks: past a subscriber's HWM the message is dropped for
-    // that subscriber only.
-    (void)socket.send(t2, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-    (void)socket.send(b2, zmq::send_flags::dontwait);
-  };
-  send(xpub_, topic, body);
-  if (remote_xpub_) send(*remote_xpub_, topic, body);
+    t2.copy(topic);
+    b2.copy(body);
+    (void)remote_xpub_->send(
+        t2, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    (void)remote_xpub_->send(b2, zmq::send_flags::dontwait);
+  }
+  (void)xpub_.send(topic, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  (void)xpub_.send(body, zmq::send_flags::dontwait);
   ++stats_.forwarded;
 }
 
 void Broker::Track(const Event& event, std::string_view body) {
-  auto key = SourceKey(event);
+  SourceKey(event, key_buffer_);
+  const std::string& key = key_buffer_;
   auto it = sources_.find(key);
   if (it == sources_.end()) {
     if (sources_.size() >= kMaxSources) {

@@ -110,6 +110,7 @@ class Broker {
   std::map<std::string, SourceInfo> sources_;
   std::map<std::string, std::uint64_t> own_seq_;
   Source own_source_;
+  std::string key_buffer_;
   BrokerStats stats_;
   std::chrono::steady_clock::time_point started_;
   // Rejects are reported at once, then at most once a second with a count.

@@ -1,9 +1,11 @@
 #include "bus/event.h"
 
+#include <simdjson.h>
 #include <time.h>
 
 #include <array>
 #include <cstdio>
+#include <vector>
 
 namespace ehabus {
 namespace {
@@ -69,67 +71,313 @@ bool DepthWithin(std::string_view body, int limit) {
   return true;
 }
 
-class Checker {
- public:
-  Checker(std::string_view topic, const nlohmann::json& body)
-      : topic_(topic), body_(body) {}
-
-  tl::unexpected<Error> Bad(std::string_view field,
-                            std::string_view what) const {
-    std::string text = "topic " + Quote(topic_) + ": field \"";
-    text += field;
-    text += "\": ";
-    text += what;
-    return Fail(std::move(text));
-  }
-
-  const nlohmann::json* Field(std::string_view name) const {
-    auto it = body_.find(name);
-    return it == body_.end() ? nullptr : &*it;
-  }
-
-  Result<std::string> String(std::string_view name, std::size_t min,
-                             std::size_t max) const {
-    const auto* v = Field(name);
-    if (v == nullptr) return Bad(name, "missing");
-    if (!v->is_string()) return Bad(name, "expected a string");
-    const auto& s = v->get_ref<const std::string&>();
-    if (s.size() < min || s.size() > max) {
-      return Bad(name, "length " + std::to_string(s.size()) + " not in [" +
-                           std::to_string(min) + ", " + std::to_string(max) +
-                           "]");
-    }
-    return s;
-  }
-
-  Result<std::int64_t> Integer(std::string_view name, std::int64_t min) const {
-    const auto* v = Field(name);
-    if (v == nullptr) return Bad(name, "missing");
-    if (v->is_number_unsigned()) {
-      auto u = v->get<std::uint64_t>();
-      if (u > static_cast<std::uint64_t>(INT64_MAX)) {
-        return Bad(name, "out of range");
+// Appends TEXT as a JSON string. Invalid UTF-8 becomes U+FFFD, one per bad
+// byte, as nlohmann's error_handler_t::replace does for `data`.
+void AppendJsonString(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        default:
+          if (c < 0x20) {
+            out += "\\u00";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xf];
+          } else {
+            out += static_cast<char>(c);
+          }
       }
-      auto i = static_cast<std::int64_t>(u);
-      if (i < min) return Bad(name, "must be at least " + std::to_string(min));
-      return i;
+      ++i;
+      continue;
     }
-    if (v->is_number_integer()) {
-      auto i = v->get<std::int64_t>();
-      if (i < min) return Bad(name, "must be at least " + std::to_string(min));
-      return i;
+    // A multi-byte sequence: its length, and the valid range of its second
+    // byte (no overlong forms, no surrogates), per RFC 3629.
+    std::size_t length = 0;
+    unsigned char low = 0x80, high = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+      length = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      length = 3;
+      if (c == 0xe0) low = 0xa0;
+      if (c == 0xed) high = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      length = 4;
+      if (c == 0xf0) low = 0x90;
+      if (c == 0xf4) high = 0x8f;
     }
-    return Bad(name, "expected an integer");
+    bool valid = length > 0 && i + length <= text.size();
+    for (std::size_t k = 1; valid && k < length; ++k) {
+      auto b = static_cast<unsigned char>(text[i + k]);
+      valid = k == 1 ? (b >= low && b <= high) : (b >= 0x80 && b <= 0xbf);
+    }
+    if (valid) {
+      out.append(text.substr(i, length));
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  out += '"';
+}
+
+// Field numbers, in the order docs/events.md lists them; a missing field is
+// reported by the first in this order.
+enum Field : unsigned {
+  kV,
+  kTopic,
+  kNode,
+  kSource,
+  kSeq,
+  kWall,
+  kMono,
+  kKind,
+  kSeverity,
+  kSubject,
+  kMessage,
+  kData,
+  kFieldCount
+};
+constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
+    "v",       "topic", "node",     "source",  "seq",     "wall_us",
+    "mono_ns", "kind",  "severity", "subject", "message", "data"};
+constexpr std::string_view kSourceShape =
+    "expected {\"component\", \"pid\", \"started_us\"}";
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+// `data` for consumers, from simdjson's DOM (depth already bounded).
+nlohmann::json ToJson(element value) {
+  switch (value.type()) {
+    case element_type::OBJECT: {
+      auto out = nlohmann::json::object();
+      simdjson::dom::object object;
+      if (value.get(object) != simdjson::SUCCESS) return out;
+      for (auto field : object)
+        out[std::string(field.key)] = ToJson(field.value);
+      return out;
+    }
+    case element_type::ARRAY: {
+      auto out = nlohmann::json::array();
+      simdjson::dom::array array;
+      if (value.get(array) != simdjson::SUCCESS) return out;
+      for (auto item : array) out.push_back(ToJson(item));
+      return out;
+    }
+    case element_type::INT64:
+      return value.get_int64().value_unsafe();
+    case element_type::UINT64:
+      return value.get_uint64().value_unsafe();
+    case element_type::DOUBLE:
+      return value.get_double().value_unsafe();
+    case element_type::STRING:
+      return std::string(value.get_string().value_unsafe());
+    case element_type::BOOL:
+      return value.get_bool().value_unsafe();
+    case element_type::NULL_VALUE:
+      return nullptr;
+  }
+  return nullptr;
+}
+
+// Checks a parsed body against the schema and fills EVENT. Every message the
+// broker forwards goes through here, so it works on simdjson's DOM directly.
+class EventChecker {
+ public:
+  EventChecker(std::string_view topic, Event& event)
+      : topic_(topic), event_(event) {}
+
+  const std::string& error() const { return error_; }
+
+  bool Check(element body, bool keep_data) {
+    simdjson::dom::object object;
+    if (body.get_object().get(object) != simdjson::SUCCESS) {
+      return Fail("body is not a JSON object");
+    }
+    unsigned seen = 0;
+    for (auto field : object) {
+      unsigned f = 0;
+      while (f < kFieldCount && kFieldNames[f] != field.key) ++f;
+      if (f == kFieldCount) return Bad(field.key, "unknown field");
+      if (seen & (1u << f)) return Bad(field.key, "duplicate field");
+      seen |= 1u << f;
+      if (!Value(static_cast<Field>(f), field.value, keep_data)) return false;
+    }
+    for (unsigned f = 0; f < kFieldCount; ++f) {
+      if ((seen & (1u << f)) == 0) return Bad(kFieldNames[f], "missing");
+    }
+    return true;
   }
 
  private:
-  std::string_view topic_;
-  const nlohmann::json& body_;
-};
+  std::string Prefix() const { return "topic " + Quote(topic_) + ": "; }
+  bool Fail(std::string_view what) {
+    error_ = Prefix() + std::string(what);
+    return false;
+  }
+  bool Bad(std::string_view field, std::string_view what) {
+    error_ =
+        Prefix() + "field \"" + std::string(field) + "\": " + std::string(what);
+    return false;
+  }
 
-constexpr std::array<std::string_view, 12> kFields = {
-    "v",       "topic", "node",     "source",  "seq",     "wall_us",
-    "mono_ns", "kind",  "severity", "subject", "message", "data"};
+  // An integer at least MIN, or an error naming FIELD.
+  bool Integer(std::string_view field, element value, std::int64_t min,
+               std::int64_t& out) {
+    if (value.type() == element_type::UINT64) {
+      return Bad(field, "out of range");  // simdjson: beyond INT64_MAX
+    }
+    if (value.type() != element_type::INT64) {
+      return Bad(field, "expected an integer");
+    }
+    out = value.get_int64().value_unsafe();
+    if (out < min) return Bad(field, "must be at least " + std::to_string(min));
+    return true;
+  }
+
+  bool Text(std::string_view field, element value, std::size_t min,
+            std::size_t max, std::string_view& out) {
+    if (value.get_string().get(out) != simdjson::SUCCESS) {
+      return Bad(field, "expected a string");
+    }
+    if (out.size() < min || out.size() > max) {
+      return Bad(field, "length " + std::to_string(out.size()) + " not in [" +
+                            std::to_string(min) + ", " + std::to_string(max) +
+                            "]");
+    }
+    return true;
+  }
+
+  bool Source(element value) {
+    simdjson::dom::object object;
+    if (value.get_object().get(object) != simdjson::SUCCESS ||
+        object.size() != 3) {
+      return Bad("source", kSourceShape);
+    }
+    std::string_view component;
+    element pid, started;
+    if (object["component"].get_string().get(component) != simdjson::SUCCESS ||
+        !ValidName(component)) {
+      return Bad("source.component", "expected a component name");
+    }
+    if (object["pid"].get(pid) != simdjson::SUCCESS ||
+        object["started_us"].get(started) != simdjson::SUCCESS) {
+      return Bad("source", kSourceShape);
+    }
+    std::int64_t pid_value = 0, started_value = 0;
+    if (pid.type() != element_type::INT64 ||
+        (pid_value = pid.get_int64().value_unsafe()) < 1) {
+      return Bad("source.pid", "expected a positive integer");
+    }
+    if (started.type() != element_type::INT64 ||
+        (started_value = started.get_int64().value_unsafe()) < 0) {
+      return Bad("source.started_us", "expected a non-negative integer");
+    }
+    event_.source = {std::string(component), pid_value, started_value};
+    return true;
+  }
+
+  bool Value(Field field, element value, bool keep_data) {
+    std::string_view name = kFieldNames[field];
+    std::string_view text;
+    std::int64_t number = 0;
+    switch (field) {
+      case kV:
+        if (!Integer(name, value, 0, number)) return false;
+        if (number != kSchemaVersion) {
+          return Bad(name,
+                     "unsupported schema version " + std::to_string(number));
+        }
+        event_.version = static_cast<int>(number);
+        return true;
+      case kTopic:
+        if (!Text(name, value, 1, kMaxTopicBytes, text)) return false;
+        if (text != topic_) {
+          return Bad(name, "differs from the topic frame: " + Quote(text));
+        }
+        event_.topic = std::string(text);
+        return true;
+      case kNode:
+        if (!Text(name, value, 1, kMaxNameBytes, text)) return false;
+        if (!ValidName(text)) return Bad(name, "not a host name");
+        event_.node = std::string(text);
+        return true;
+      case kSource:
+        return Source(value);
+      case kSeq:
+        if (!Integer(name, value, 1, number)) return false;
+        event_.seq = static_cast<std::uint64_t>(number);
+        return true;
+      case kWall:
+        return Integer(name, value, 0, event_.wall_us);
+      case kMono:
+        return Integer(name, value, 0, event_.mono_ns);
+      case kKind:
+        if (!Text(name, value, 1, 16, text)) return false;
+        if (auto kind = ParseKind(text)) {
+          event_.kind = *kind;
+          return true;
+        }
+        return Bad(name, "expected \"event\" or \"state\"");
+      case kSeverity:
+        if (!Text(name, value, 1, 16, text)) return false;
+        if (auto severity = ParseSeverity(text)) {
+          event_.severity = *severity;
+          return true;
+        }
+        return Bad(name,
+                   "expected debug, info, notice, warning, error or critical");
+      case kSubject:
+        if (!Text(name, value, 0, kMaxSubjectBytes, text)) return false;
+        if (!OneLine(text)) return Bad(name, "control character");
+        event_.subject = std::string(text);
+        return true;
+      case kMessage:
+        if (!Text(name, value, 0, kMaxMessageBytes, text)) return false;
+        if (!OneLine(text)) return Bad(name, "control character");
+        event_.message = std::string(text);
+        return true;
+      case kData:
+        if (value.type() != element_type::OBJECT) {
+          return Bad(name, "expected an object");
+        }
+        if (keep_data) event_.data = ToJson(value);
+        return true;
+      case kFieldCount:
+        break;
+    }
+    return Bad(name, "unknown field");
+  }
+
+  std::string_view topic_;
+  Event& event_;
+  std::string error_;
+};
 
 }  // namespace
 
@@ -197,29 +445,41 @@ std::string Quote(std::string_view untrusted) {
 }
 
 Encoded Encode(const Event& event) {
-  nlohmann::json body = {
-      {"v", event.version},
-      {"topic", event.topic},
-      {"node", event.node},
-      {"source",
-       {{"component", event.source.component},
-        {"pid", event.source.pid},
-        {"started_us", event.source.started_us}}},
-      {"seq", event.seq},
-      {"wall_us", event.wall_us},
-      {"mono_ns", event.mono_ns},
-      {"kind", ToString(event.kind)},
-      {"severity", ToString(event.severity)},
-      {"subject", event.subject},
-      {"message", event.message},
-      {"data", event.data},
-  };
-  // Replace rather than throw on invalid UTF-8 coming from a sensor's reading.
-  return {event.topic,
-          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  // Written directly rather than through a json object: this runs for every
+  // event published. Keys in sorted order, as nlohmann writes them.
+  std::string body;
+  body.reserve(256 + event.message.size());
+  body += "{\"data\":";
+  body +=
+      event.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  body += ",\"kind\":\"";
+  body += ToString(event.kind);
+  body += "\",\"message\":";
+  AppendJsonString(body, event.message);
+  body += ",\"mono_ns\":" + std::to_string(event.mono_ns);
+  body += ",\"node\":";
+  AppendJsonString(body, event.node);
+  body += ",\"seq\":" + std::to_string(event.seq);
+  body += ",\"severity\":\"";
+  body += ToString(event.severity);
+  body += "\",\"source\":{\"component\":";
+  AppendJsonString(body, event.source.component);
+  body += ",\"pid\":" + std::to_string(event.source.pid);
+  body += ",\"started_us\":" + std::to_string(event.source.started_us);
+  body += "},\"subject\":";
+  AppendJsonString(body, event.subject);
+  body += ",\"topic\":";
+  AppendJsonString(body, event.topic);
+  body += ",\"v\":" + std::to_string(event.version);
+  body += ",\"wall_us\":" + std::to_string(event.wall_us);
+  body += '}';
+  return {event.topic, std::move(body)};
 }
 
-Result<Event> Decode(std::string_view topic, std::string_view body) {
+namespace {
+
+Result<Event> Read(std::string_view topic, std::string_view body,
+                   bool keep_data) {
   if (topic.size() + body.size() > kMaxEventBytes) {
     return Fail("topic " + Quote(topic) + ": message of " +
                 std::to_string(topic.size() + body.size()) +
@@ -234,103 +494,33 @@ Result<Event> Decode(std::string_view topic, std::string_view body) {
     return Fail("topic " + Quote(topic) + ": body nested deeper than " +
                 std::to_string(kMaxJsonDepth));
   }
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(body);
-  } catch (const nlohmann::json::exception& e) {
-    return Fail("topic " + Quote(topic) + ": body is not JSON: " + e.what());
+  // One parser per thread, reused: its buffers grow to the largest body
+  // seen (at most kMaxEventBytes). simdjson reads up to SIMDJSON_PADDING
+  // bytes past the end, so the body is copied into a padded buffer.
+  thread_local simdjson::dom::parser parser;
+  thread_local std::string padded;
+  padded.assign(body);
+  padded.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  element root;
+  if (auto error = parser.parse(padded.data(), body.size(), false).get(root);
+      error != simdjson::SUCCESS) {
+    return Fail("topic " + Quote(topic) +
+                ": body is not JSON: " + simdjson::error_message(error));
   }
-  if (!json.is_object()) {
-    return Fail("topic " + Quote(topic) + ": body is not a JSON object");
-  }
-  Checker check(topic, json);
-  for (const auto& [key, value] : json.items()) {
-    bool known = false;
-    for (auto field : kFields) known = known || field == key;
-    if (!known) return check.Bad(key, "unknown field");
-  }
-
   Event event;
-  auto version = check.Integer("v", 0);
-  if (!version) return tl::unexpected(version.error());
-  if (*version != kSchemaVersion) {
-    return check.Bad("v",
-                     "unsupported schema version " + std::to_string(*version));
-  }
-  auto body_topic = check.String("topic", 1, kMaxTopicBytes);
-  if (!body_topic) return tl::unexpected(body_topic.error());
-  if (*body_topic != topic) {
-    return check.Bad("topic",
-                     "differs from the topic frame: " + Quote(*body_topic));
-  }
-  event.topic = std::move(*body_topic);
-
-  auto node = check.String("node", 1, kMaxNameBytes);
-  if (!node) return tl::unexpected(node.error());
-  if (!ValidName(*node)) return check.Bad("node", "not a host name");
-  event.node = std::move(*node);
-
-  const auto* source = check.Field("source");
-  if (source == nullptr) return check.Bad("source", "missing");
-  if (!source->is_object() || source->size() != 3 ||
-      !source->contains("component") || !source->contains("pid") ||
-      !source->contains("started_us")) {
-    return check.Bad("source",
-                     "expected {\"component\", \"pid\", \"started_us\"}");
-  }
-  Checker source_check(topic, *source);
-  auto component = source_check.String("component", 1, kMaxNameBytes);
-  if (!component || !ValidName(*component)) {
-    return check.Bad("source.component", "expected a component name");
-  }
-  auto pid = source_check.Integer("pid", 1);
-  if (!pid) return check.Bad("source.pid", "expected a positive integer");
-  auto started = source_check.Integer("started_us", 0);
-  if (!started) {
-    return check.Bad("source.started_us", "expected a non-negative integer");
-  }
-  event.source = {std::move(*component), *pid, *started};
-
-  auto seq = check.Integer("seq", 1);
-  if (!seq) return tl::unexpected(seq.error());
-  event.seq = static_cast<std::uint64_t>(*seq);
-  auto wall = check.Integer("wall_us", 0);
-  if (!wall) return tl::unexpected(wall.error());
-  event.wall_us = *wall;
-  auto mono = check.Integer("mono_ns", 0);
-  if (!mono) return tl::unexpected(mono.error());
-  event.mono_ns = *mono;
-
-  auto kind = check.String("kind", 1, 16);
-  if (!kind) return tl::unexpected(kind.error());
-  auto parsed_kind = ParseKind(*kind);
-  if (!parsed_kind) return check.Bad("kind", "expected \"event\" or \"state\"");
-  event.kind = *parsed_kind;
-
-  auto severity = check.String("severity", 1, 16);
-  if (!severity) return tl::unexpected(severity.error());
-  auto parsed_severity = ParseSeverity(*severity);
-  if (!parsed_severity) {
-    return check.Bad(
-        "severity", "expected debug, info, notice, warning, error or critical");
-  }
-  event.severity = *parsed_severity;
-
-  auto subject = check.String("subject", 0, kMaxSubjectBytes);
-  if (!subject) return tl::unexpected(subject.error());
-  if (!OneLine(*subject)) return check.Bad("subject", "control character");
-  event.subject = std::move(*subject);
-
-  auto message = check.String("message", 0, kMaxMessageBytes);
-  if (!message) return tl::unexpected(message.error());
-  if (!OneLine(*message)) return check.Bad("message", "control character");
-  event.message = std::move(*message);
-
-  const auto* data = check.Field("data");
-  if (data == nullptr) return check.Bad("data", "missing");
-  if (!data->is_object()) return check.Bad("data", "expected an object");
-  event.data = *data;
+  EventChecker checker(topic, event);
+  if (!checker.Check(root, keep_data)) return Fail(checker.error());
   return event;
+}
+
+}  // namespace
+
+Result<Event> Decode(std::string_view topic, std::string_view body) {
+  return Read(topic, body, true);
+}
+
+Result<Event> Validate(std::string_view topic, std::string_view body) {
+  return Read(topic, body, false);
 }
 
 std::int64_t WallMicros() {

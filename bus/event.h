@@ -77,6 +77,9 @@ Encoded Encode(const Event& event);
 // Strict: rejects bad sizes, non-JSON, unknown or missing fields, wrong types,
 // bad topics, and a body whose topic differs from the frame's.
 Result<Event> Decode(std::string_view topic, std::string_view body);
+// The same checks, without building `data` (left empty): what the broker
+// needs for every message it forwards.
+Result<Event> Validate(std::string_view topic, std::string_view body);
 
 std::int64_t WallMicros();
 std::int64_t MonoNanos();

@@ -18,8 +18,10 @@ Publisher::Publisher(zmq::context_t& context, PublisherOptions options)
   // At the high-water mark, fail the send (we never wait) instead of dropping
   // silently, so that drops are counted and states retried.
   socket_.set(zmq::sockopt::xpub_nodrop, 1);
+  // A local broker restarted by systemd is back within a second or so:
+  // retry every 100 ms, without exponential backoff, to rejoin quickly.
   socket_.set(zmq::sockopt::reconnect_ivl, 100);
-  socket_.set(zmq::sockopt::reconnect_ivl_max, 1000);
+  socket_.set(zmq::sockopt::reconnect_ivl_max, 0);
   socket_.connect(options_.endpoint);
 }
 

@@ -11,8 +11,9 @@ namespace {
 // Bounds the memory a hostile publisher inventing sources can cost us.
 constexpr std::size_t kMaxTracked = 1 << 16;
 
-std::string TrackKey(const Event& event) {
-  std::string key = event.node;
+// Into a reused buffer: this runs for every message.
+void TrackKey(const Event& event, std::string& key) {
+  key.assign(event.node);
   key += '\0';
   key += event.source.component;
   key += '\0';
@@ -21,7 +22,6 @@ std::string TrackKey(const Event& event) {
   key += std::to_string(event.source.started_us);
   key += '\0';
   key += event.topic;
-  return key;
 }
 
 void ApplyCurve(zmq::socket_t& socket, const CurveClient& curve) {
@@ -47,8 +47,10 @@ Subscriber::Subscriber(zmq::context_t& context, SubscriberOptions options)
     : options_(std::move(options)), sub_(context, zmq::socket_type::sub) {
   sub_.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
   sub_.set(zmq::sockopt::linger, 0);
+  // Retry every 100 ms without backoff: rejoin a restarted broker quickly
+  // (what it forwards before we are back, we miss and count as a gap).
   sub_.set(zmq::sockopt::reconnect_ivl, 100);
-  sub_.set(zmq::sockopt::reconnect_ivl_max, 1000);
+  sub_.set(zmq::sockopt::reconnect_ivl_max, 0);
   sub_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(4 * kMaxEventBytes));
   if (options_.curve) ApplyCurve(sub_, *options_.curve);
   for (const auto& prefix : options_.prefixes) {
@@ -123,13 +125,17 @@ std::optional<Delivery> Subscriber::Receive(std::chrono::milliseconds timeout) {
     if (auto d = ReceiveSnapshot(deadline)) return d;
     if (snapshot_) return std::nullopt;  // timeout passed mid-snapshot
   }
+  std::vector<zmq::message_t> parts;
   while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    zmq::pollitem_t item{sub_.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0)));
-    if ((item.revents & ZMQ_POLLIN) == 0) return std::nullopt;
-    std::vector<zmq::message_t> parts;
+    parts.clear();
+    // Poll only when nothing is queued: a busy stream costs no syscall.
+    if ((sub_.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      zmq::pollitem_t item{sub_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0)));
+      if ((item.revents & ZMQ_POLLIN) == 0) return std::nullopt;
+    }
     try {
       (void)zmq::recv_multipart(sub_, std::back_inserter(parts));
     } catch (const zmq::error_t& e) {
@@ -161,7 +167,8 @@ std::optional<Delivery> Subscriber::Accept(std::string_view topic,
   }
   Delivery delivery{std::move(*event), from_snapshot, 0};
   if (last_seq_.size() >= kMaxTracked) last_seq_.clear();
-  auto [it, inserted] = last_seq_.emplace(TrackKey(delivery.event), 0);
+  TrackKey(delivery.event, key_buffer_);
+  auto [it, inserted] = last_seq_.try_emplace(key_buffer_, 0);
   std::uint64_t last = it->second;
   std::uint64_t seq = delivery.event.seq;
   if (!inserted && seq <= last) {

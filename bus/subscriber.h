@@ -79,6 +79,7 @@ class Subscriber {
   std::optional<zmq::socket_t> snapshot_;
   std::chrono::steady_clock::time_point snapshot_deadline_;
   std::unordered_map<std::string, std::uint64_t> last_seq_;
+  std::string key_buffer_;
   SubscriberStats stats_;
 };
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <map>
+#include <set>
 #include <thread>
 #include <zmq_addon.hpp>
 
@@ -165,50 +166,77 @@ TEST(BrokerTest, BrokerKilledAndRestartedMidStream) {
   Subscriber sub(bus.context(), Sub(bus, {"storage."}));
   ASSERT_TRUE(WaitUntil([&] { return Subscriptions(bus) >= 1; }, 10s));
 
-  // A stream of events, one every 2 ms, in its own thread (its own socket).
+  // A stream of numbered events, one every 2 ms, in its own thread (its
+  // own socket).
   std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> sent{0};
+  std::atomic<std::int64_t> sent{0};
   zmq::context_t stream_context(1);
   std::thread stream([&] {
     Publisher events(stream_context, Pub(bus, "sensor-stream"));
+    if (!events.WaitAttached(10s)) return;
     while (!stop.load()) {
       events.Poll();
-      events.Publish("storage.io", Severity::kDebug, "maildata", "probe");
+      events.Publish("storage.io", Severity::kDebug, "maildata", "probe",
+                     {{"n", sent.load() + 1}});
       ++sent;
       std::this_thread::sleep_for(2ms);
     }
   });
-  std::uint64_t before = 0;
+  std::set<std::int64_t> received;
+  auto drain = [&] {
+    while (auto d = sub.Receive(0ms)) {
+      if (d->event.topic == "storage.io")
+        received.insert(d->event.data["n"].get<std::int64_t>());
+    }
+  };
   ASSERT_TRUE(WaitUntil(
       [&] {
-        while (auto d = sub.Receive(0ms))
-          before += d->event.topic == "storage.io";
-        return before >= 50;
+        drain();
+        return received.size() >= 50;
       },
       10s));
 
   bus.KillBroker(SIGKILL);
-  std::this_thread::sleep_for(300ms);  // events published now are lost
+  std::int64_t down_from = sent.load() + 1;
+  ASSERT_TRUE(WaitUntil([&] { return sent.load() >= down_from + 100; }, 10s));
+  std::int64_t down_to = sent.load();
   bus.StartBroker();
+  EXPECT_GT(down_to, down_from);
 
-  // The stream resumes by itself, and the loss shows as a gap.
-  std::uint64_t after = 0;
+  // The stream resumes by itself.
   ASSERT_TRUE(WaitUntil(
       [&] {
         publisher.Poll();
-        while (auto d = sub.Receive(0ms))
-          after += d->event.topic == "storage.io";
-        return after >= 50;
+        drain();
+        return !received.empty() && *received.rbegin() > down_to + 50;
       },
       15s))
       << "no events after the restart";
   stop = true;
   stream.join();
-  EXPECT_GE(sub.stats().gaps, 1u);
-  EXPECT_GE(sub.stats().missed, 10u);  // 300 ms at one per 2 ms, at least
+  std::int64_t total = sent.load();
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        drain();
+        return received.count(total) == 1;
+      },
+      10s));
 
-  // The restarted broker learned the state again from the publisher.
-  EXPECT_EQ(publisher.attachments(), 2u);
+  // Events can be lost in a broker restart (what the killed broker held, and
+  // what publishers re-sent before this subscriber had reconnected), but
+  // never silently: every event either arrived or is reported missing.
+  EXPECT_EQ(static_cast<std::int64_t>(received.size() + sub.stats().missed),
+            total);
+  EXPECT_EQ(sub.stats().missed > 0, sub.stats().gaps > 0);
+
+  // The restarted broker learned the state again from the publisher (its
+  // reconnection backs off up to 1 s).
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        publisher.Poll();
+        return publisher.attachments() == 2;
+      },
+      10s));
   Subscriber late(bus.context(), Sub(bus, {"storage.maildata"}, true));
   auto state = late.Receive(5s);
   ASSERT_TRUE(state);
@@ -331,10 +359,7 @@ TEST(BrokerTest, MalformedAndHostilePublishersAreRejectedCountedAndReported) {
   EXPECT_EQ(reject->event.severity, Severity::kWarning);
   EXPECT_EQ(reject->event.message,
             "rejected a message: topic \"service.smtp\": body is not JSON: "
-            "[json.exception.parse_error.101] "
-            "parse error at line 1, column 2: syntax error while parsing value "
-            "- invalid literal; last "
-            "read: 'no'");
+            "Problem while parsing an atom starting with the letter 'n'");
   auto fine = ReceiveMatching(watcher, [](const Delivery& d) {
     return d.event.topic == "service.smtp";
   });
