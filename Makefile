@@ -1,7 +1,7 @@
 # The two commands of the README, and a few more for developers.
 #   make demo   install packages, build, run the demo
 #   make test   install packages, build with ASan+UBSan and -Werror, run every test
-.PHONY: demo test deps build bench install format clean
+.PHONY: demo test test-tsan fuzz deps build bench install format clean
 
 JOBS ?= $(shell nproc)
 
@@ -22,6 +22,24 @@ test: deps
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest -j$(JOBS) --output-on-failure --timeout 300
+
+# ThreadSanitizer, with libzmq's and libsodium's own internals suppressed
+# (Debian does not build them with TSan; see tests/tsan.supp).
+test-tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DEHABUS_SANITIZE_THREAD=ON
+	cmake --build build-tsan -j$(JOBS)
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  ctest -j1 --output-on-failure --timeout 300
+
+# libFuzzer on the event decoder for FUZZ_SECONDS (needs clang); new inputs
+# that add coverage are merged into the stored corpus that CI replays.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DEHABUS_FUZZ=ON -DEHABUS_SANITIZE=ON
+	cmake --build build-fuzz --target fuzz_event -j$(JOBS)
+	mkdir -p build-fuzz/corpus && cp tests/bus/fuzz_corpus/* build-fuzz/corpus/
+	build-fuzz/tests/fuzz_event -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus
+	build-fuzz/tests/fuzz_event -merge=1 tests/bus/fuzz_corpus build-fuzz/corpus
 
 bench: build
 	build/bus/ehabus-bench-bus

@@ -1,8 +1,11 @@
 // The broker as users run it: a real ehabus-busd process, publishers and
 // subscribers in this process and in other processes (the ehabus CLI).
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -535,6 +538,98 @@ TEST(BrokerTest, RemoteSubscribersNeedAnAllowedCurveKey) {
                             " not in allowed_clients"),
             std::string::npos)
       << bus->Log();
+}
+
+}  // namespace
+}  // namespace ehabus
+
+namespace ehabus {
+namespace {
+
+// systemd's side of Type=notify: a datagram socket named by NOTIFY_SOCKET.
+TEST(BrokerTest, TellsSystemdReadyAndFeedsTheWatchdog) {
+  BusFixture bus;
+  std::string path = bus.dir() + "/notify.sock";
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+
+  SpawnOptions options;
+  options.argv = {EHABUS_BUSD, "--config", bus.config_path()};
+  options.env = {"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=200000"};
+  options.output = SpawnOptions::Output::kCapture;
+  auto busd = Subprocess::Spawn(options);
+  ASSERT_TRUE(busd);
+
+  std::string ready, watchdog;
+  auto read_one = [&](std::chrono::milliseconds timeout) -> std::string {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return "";
+    char buffer[512];
+    auto n = recv(fd, buffer, sizeof buffer, 0);
+    return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : "";
+  };
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  int watchdogs = 0;
+  while (std::chrono::steady_clock::now() < deadline && watchdogs < 3) {
+    auto message = read_one(1s);
+    if (message.find("READY=1") != std::string::npos) ready = message;
+    if (message == "WATCHDOG=1") ++watchdogs;
+  }
+  EXPECT_EQ(ready, "READY=1\nSTATUS=forwarding");
+  EXPECT_EQ(watchdogs, 3) << "WATCHDOG=1 is due every 100 ms";
+  // READY comes only once the sockets are bound: clients can connect now.
+  EXPECT_TRUE(bus.Status().has_value());
+
+  busd->Signal(SIGTERM);
+  auto status = busd->Wait(10s);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(DescribeWaitStatus(*status), "exit 0") << busd->output();
+  bool stopping = false;
+  for (auto m = read_one(1s); !m.empty(); m = read_one(200ms)) {
+    stopping = stopping || m == "STOPPING=1";
+  }
+  EXPECT_TRUE(stopping);
+  close(fd);
+}
+
+TEST(CliTest, CheckConfigReportsEveryErrorAndExitsNonZero) {
+  testing::TempDir dir;
+  auto good = dir.Write("good.ini", "[log]\nlevel = debug\n");
+  auto ok = testing::Run({EHABUS_CLI, "check-config", good});
+  EXPECT_EQ(ok.exit_code(), 0);
+  EXPECT_EQ(ok.output, good + ": OK\n");
+
+  auto bad = dir.Write("bad.ini",
+                       "[log]\nlevel = loud\n[bus]\npub_mode = 999\n[nope]\n");
+  auto failed = testing::Run({EHABUS_CLI, "check-config", bad});
+  EXPECT_EQ(failed.exit_code(), 1);
+  EXPECT_EQ(
+      failed.output,
+      bad +
+          ":2: [log] level: expected one of trace, debug, info, warn, "
+          "error, critical, off, got \"loud\"\n" +
+          bad +
+          ":4: [bus] pub_mode: expected an octal mode such as 0660, got "
+          "\"999\"\n" +
+          bad +
+          ":5: [nope]: unknown section (did you mean \"node\"?)\n3 errors\n");
+
+  auto missing =
+      testing::Run({EHABUS_CLI, "check-config", dir.path() + "/none.ini"});
+  EXPECT_EQ(missing.exit_code(), 1);
+  EXPECT_EQ(missing.output,
+            dir.path() +
+                "/none.ini: cannot open: No such file or directory\n1 error\n");
+}
+
+TEST(CliTest, ShippedConfigPassesCheckConfig) {
+  auto run = testing::Run({EHABUS_CLI, "check-config",
+                           std::string(EHABUS_SOURCE_DIR) + "/etc/ehabus.ini"});
+  EXPECT_EQ(run.exit_code(), 0) << run.output;
 }
 
 }  // namespace
