@@ -50,11 +50,14 @@ const SectionSpec* FindSection(const Schema& schema, std::string_view section) {
   return nullptr;
 }
 
+// A key spec named "*" accepts any key of the section (the watch list).
 const KeySpec* FindKey(const SectionSpec& section, std::string_view key) {
+  const KeySpec* any = nullptr;
   for (const auto& spec : section.keys) {
     if (spec.name == key) return &spec;
+    if (spec.name == "*") any = &spec;
   }
-  return nullptr;
+  return any;
 }
 
 // Optimal string alignment distance: edits and swaps of neighbours ("lgo").
@@ -440,6 +443,18 @@ tl::expected<Config, std::vector<ConfigError>> Config::Load(
   return Finish(loader);
 }
 
+tl::expected<Config, std::vector<ConfigError>> Config::LoadFile(
+    const std::string& path, const Schema& schema) {
+  auto text = ReadWhole(path);
+  if (!text) {
+    return tl::unexpected(std::vector<ConfigError>{
+        {path, 0, "", "", text.error().message.substr(path.size() + 2)}});
+  }
+  ConfigLoader loader(schema);
+  loader.ParseFile(path, *text);
+  return Finish(loader);
+}
+
 tl::expected<Config, std::vector<ConfigError>> Config::LoadText(
     const std::string& text, const std::string& file, const Schema& schema) {
   ConfigLoader loader(schema);
@@ -495,6 +510,14 @@ std::optional<Location> Config::Where(std::string_view section,
       return k->second.where;
   }
   return std::nullopt;
+}
+
+std::vector<std::string> Config::Keys(std::string_view section) const {
+  std::vector<std::string> out;
+  if (auto s = values_.find(section); s != values_.end()) {
+    for (const auto& [key, value] : s->second) out.push_back(key);
+  }
+  return out;
 }
 
 std::string Config::String(std::string_view section,

@@ -32,7 +32,7 @@ enum class ValueType {
 };
 
 struct KeySpec {
-  std::string_view name;
+  std::string_view name;  // "*": any key (a section of names, e.g. watch.ini)
   ValueType type;
   std::string_view default_value;  // "" with required=false: unset
   std::string_view doc;
@@ -54,6 +54,9 @@ using Schema = std::vector<SectionSpec>;
 // The schema of every component: one table, so that check-config and every
 // process agree on what is known.
 const Schema& FullSchema();
+// A service profile (etc/profiles/*.ini), and the watch list (watch.ini).
+const Schema& ProfileSchema();
+const Schema& WatchSchema();
 
 struct ConfigError {
   std::string file;
@@ -75,6 +78,9 @@ class Config {
   // Loads PATH and, if it exists, the conf.d directory beside it.
   static tl::expected<Config, std::vector<ConfigError>> Load(
       const std::string& path, const Schema& schema = FullSchema());
+  // PATH alone, without a conf.d directory (profiles, the watch list).
+  static tl::expected<Config, std::vector<ConfigError>> LoadFile(
+      const std::string& path, const Schema& schema);
   // For tests and tools: parse text as if read from FILE.
   static tl::expected<Config, std::vector<ConfigError>> LoadText(
       const std::string& text, const std::string& file,
@@ -85,6 +91,8 @@ class Config {
   bool HasSection(std::string_view section) const;
   // Sections present in the files whose name starts with PREFIX ("storage.").
   std::vector<std::string> SectionsWithPrefix(std::string_view prefix) const;
+  // Keys set in SECTION, in name order.
+  std::vector<std::string> Keys(std::string_view section) const;
 
   // Typed getters return the set value or the schema default. The value was
   // validated at load time; asking for a key the schema does not know is a

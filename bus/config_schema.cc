@@ -84,6 +84,105 @@ const Schema& FullSchema() {
             "/etc/ehabus/curve/client.secret",
             "For `ehabus tail --connect`: this client's secret key."},
        }},
+      {"sensor.service",
+       "ehabus-sensor-service: the mail services of the profile, as the "
+       "watch list says.",
+       {
+           {"profile", ValueType::kString, "postfix-dovecot",
+            "Profile name (a file PROFILES_DIR/NAME.ini) or path: eyou, "
+            "eyou-gateway, postfix-dovecot."},
+           {"profiles_dir", ValueType::kPath, "/etc/ehabus/profiles",
+            "Where profile names are looked up."},
+           {"watch_file", ValueType::kPath, "/etc/ehabus/watch.ini",
+            "Which services are watched; written on first start, re-read "
+            "within a second of every edit."},
+           {"host", ValueType::kString, "127.0.0.1",
+            "Numeric address where the services answer (no name lookups)."},
+           {"interval", ValueType::kDuration, "5s",
+            "Time between two checks of a service.", 100, 3'600'000},
+           {"timeout", ValueType::kDuration, "2s",
+            "Deadline of one check; a check still running then has failed.", 10,
+            600'000},
+           {"fall", ValueType::kInt, "2",
+            "Failures in a row before a service is down (one slow answer is "
+            "not an outage).",
+            1, 100},
+           {"rise", ValueType::kInt, "1",
+            "Successes in a row before a down service is up again.", 1, 100},
+           {"refresh", ValueType::kDuration, "60s",
+            "A service's state is re-published at least this often (fresh "
+            "latency).",
+            1000, 86'400'000},
+           {"canary_credentials", ValueType::kPath, "/etc/ehabus/canary.ini",
+            "IMAP/POP3 canary account ([canary] user, password); readable "
+            "only by ehabus. Used when it exists."},
+       }},
+  };
+  return schema;
+}
+
+const Schema& ProfileSchema() {
+  static const Schema schema = {
+      {"profile",
+       "What a profile is.",
+       {
+           {"name",
+            ValueType::kString,
+            "",
+            "The profile's name.",
+            0,
+            0,
+            {},
+            true},
+           {"description", ValueType::kString, "", "One line for operators."},
+           {"enabled_list", ValueType::kPath, "",
+            "A shell file whose array ENABLED_VARIABLE lists the services "
+            "enabled here (eYou's em_init_config); read as text, never run."},
+           {"enabled_variable", ValueType::kString, "ARRAY_START",
+            "The array's name in enabled_list."},
+       }},
+      {"service.*",
+       "One mail service of the stack.",
+       {
+           {"check",
+            ValueType::kEnum,
+            "process",
+            "How it is checked: a protocol conversation, the process, or a "
+            "command that exits 0 when the service runs.",
+            0,
+            0,
+            {"smtp", "lmtp", "imap", "pop3", "memcached", "http", "tcp",
+             "process", "command", "none"}},
+           {"port", ValueType::kInt, "0", "TCP port of the protocol check.", 0,
+            65535},
+           {"pidfile", ValueType::kPath, "",
+            "Pid file; with `process`, the process must be alive before the "
+            "protocol is asked."},
+           {"process", ValueType::kString, "",
+            "Command name (/proc/PID/comm) the pid file must point at."},
+           {"command", ValueType::kString, "",
+            "For check = command: program and arguments, split at spaces."},
+           {"unit", ValueType::kString, "", "systemd unit, for healers."},
+           {"depends", ValueType::kList, "",
+            "Services this one needs (healers restart dependents with it)."},
+           {"installed_if", ValueType::kPath, "",
+            "Path whose existence means the service is installed here; the "
+            "first watch list watches only installed services."},
+           {"monitored", ValueType::kBool, "yes",
+            "no: runs on the pair but is never watched (gateway programs)."},
+           {"path", ValueType::kString, "/", "HTTP path."},
+           {"expect", ValueType::kString, "", "HTTP body must hold this."},
+       }},
+  };
+  return schema;
+}
+
+const Schema& WatchSchema() {
+  static const Schema schema = {
+      {"watch",
+       "One line per service of the profile: yes to watch it, no to leave it "
+       "alone (maintenance).",
+       {{"*", ValueType::kBool, "yes", "SERVICE = yes|no"}}},
   };
   return schema;
 }

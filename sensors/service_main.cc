@@ -1,0 +1,204 @@
+// ehabus-sensor-service: watches the mail services of the profile that the
+// watch list names, and publishes their health on the bus.
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "bus/cli_support.h"
+#include "bus/endpoints.h"
+#include "bus/log.h"
+#include "bus/publisher.h"
+#include "bus/systemd.h"
+#include "sensors/runtime.h"
+#include "sensors/service.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ehabus::sensors::Profile;
+
+std::string JoinErrors(const std::vector<ehabus::ConfigError>& errors) {
+  std::string text;
+  for (const auto& e : errors)
+    text += (text.empty() ? "" : "; ") + e.ToString();
+  return text;
+}
+
+std::string ProfilePath(const ehabus::Config& config) {
+  std::string profile = config.String("sensor.service", "profile");
+  if (profile.find('/') != std::string::npos) return profile;
+  return config.String("sensor.service", "profiles_dir") + "/" + profile +
+         ".ini";
+}
+
+std::optional<ehabus::sensors::Credentials> LoadCanary(
+    const std::string& path) {
+  if (access(path.c_str(), F_OK) != 0) return std::nullopt;
+  static const ehabus::Schema schema = {
+      {"canary",
+       "",
+       {{"user", ehabus::ValueType::kString, "", "", 0, 0, {}, true},
+        {"password", ehabus::ValueType::kString, "", "", 0, 0, {}, true}}}};
+  auto config = ehabus::Config::LoadFile(path, schema);
+  if (!config) {
+    spdlog::error("canary credentials not used: {}",
+                  JoinErrors(config.error()));
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
+    spdlog::warn("{} is readable by others (mode {:o}); it holds a password",
+                 path, st.st_mode & 0777);
+  }
+  return ehabus::sensors::Credentials{config->String("canary", "user"),
+                                      config->String("canary", "password")};
+}
+
+// What identifies a version of the watch file: an edit changes one of these.
+struct FileStamp {
+  std::int64_t mtime_ns = -1, size = -1, inode = -1;
+  bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp Stamp(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+              st.st_mtim.tv_nsec,
+          static_cast<std::int64_t>(st.st_size),
+          static_cast<std::int64_t>(st.st_ino)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ehabus::InitLogging("sensor-service");
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: ehabus-sensor-service [--config FILE]\n");
+      return 2;
+    }
+  }
+  auto config = ehabus::LoadConfigOrReport(config_path);
+  if (!config) return ehabus::kExitConfig;
+  ehabus::InitLogging("sensor-service", *config);
+
+  std::string profile_path = ProfilePath(*config);
+  auto profile = ehabus::sensors::LoadProfile(profile_path);
+  if (!profile) {
+    for (const auto& e : profile.error())
+      std::fprintf(stderr, "%s\n", e.ToString().c_str());
+    return ehabus::kExitConfig;
+  }
+  ehabus::sensors::ServiceCheckSettings settings;
+  settings.host = config->String("sensor.service", "host");
+  settings.helo = ehabus::NodeName(*config);
+  settings.interval = config->Duration("sensor.service", "interval");
+  settings.timeout = config->Duration("sensor.service", "timeout");
+  settings.fall = static_cast<int>(config->Int("sensor.service", "fall"));
+  settings.rise = static_cast<int>(config->Int("sensor.service", "rise"));
+  settings.canary =
+      LoadCanary(config->String("sensor.service", "canary_credentials"));
+
+  const auto& stop = ehabus::InstallStopSignals();
+  zmq::context_t context(1);
+  ehabus::Publisher publisher(
+      context, {ehabus::EndpointsFrom(*config).pub, ehabus::NodeName(*config),
+                "sensor-service", 10000});
+  ehabus::sensors::SensorRuntime runtime(
+      publisher, config->Duration("sensor.service", "refresh"));
+
+  std::string watch_path = config->String("sensor.service", "watch_file");
+  bool wrote_watch = false;
+  if (access(watch_path.c_str(), F_OK) != 0) {
+    std::ofstream(watch_path) << ehabus::sensors::RenderWatchList(*profile);
+    wrote_watch = true;
+    spdlog::info("wrote the first watch list {} from profile {}", watch_path,
+                 profile->name);
+  }
+
+  std::map<std::string, bool> watched;
+  FileStamp stamp;
+  auto apply_watch = [&](bool first) {
+    auto list = ehabus::sensors::LoadWatchList(watch_path, *profile);
+    if (!list) {
+      // Keep watching what we watched: a typo must not stop the watching.
+      std::string text = JoinErrors(list.error());
+      spdlog::error("watch list not applied: {}", text);
+      publisher.Publish(
+          "sensor.service.watch", ehabus::Severity::kError, "watch",
+          "watch list not applied, still watching as before: " + text);
+      return;
+    }
+    std::vector<std::string> started, stopped;
+    for (const auto& service : profile->services) {
+      auto it = list->find(service.name);
+      bool want = it != list->end() && it->second;
+      bool have = runtime.Has(service.name);
+      if (want && !have) {
+        runtime.Add(ehabus::sensors::MakeServiceCheck(service, settings));
+        started.push_back(service.name);
+      } else if (!want && have) {
+        runtime.Remove(service.name);
+        stopped.push_back(service.name);
+      }
+    }
+    watched = *list;
+    auto join = [](const std::vector<std::string>& names) {
+      std::string out;
+      for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+      return out.empty() ? std::string("none") : out;
+    };
+    if (first || !started.empty() || !stopped.empty()) {
+      std::string message =
+          first
+              ? "watching " + join(started) + " (profile " + profile->name + ")"
+              : "watch list changed: now watching " + join(started) +
+                    "; no longer watching " + join(stopped);
+      spdlog::info("{}", message);
+      publisher.Publish("sensor.service.watch", ehabus::Severity::kNotice,
+                        "watch", message,
+                        {{"file", watch_path},
+                         {"started", started},
+                         {"stopped", stopped},
+                         {"written", first && wrote_watch}});
+    }
+  };
+
+  publisher.WaitAttached(2s);  // the first events should reach the bus
+  stamp = Stamp(watch_path);
+  apply_watch(true);
+  ehabus::NotifyReady("watching " + std::to_string(watched.size()) +
+                      " services");
+  ehabus::Watchdog watchdog;
+  auto next_watch_look = std::chrono::steady_clock::now();
+  while (!stop.load()) {
+    auto wait = runtime.Step();
+    publisher.Poll();
+    watchdog.Tick();
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_watch_look) {
+      // An edit takes effect within a second: look twice a second.
+      next_watch_look = now + 500ms;
+      if (auto current = Stamp(watch_path); !(current == stamp)) {
+        stamp = current;
+        apply_watch(false);
+      }
+    }
+    zmq::pollitem_t item{publisher.socket().handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&item, 1, std::max(wait, std::chrono::milliseconds(1)));
+    } catch (const zmq::error_t&) {
+      // EINTR: look at `stop` again.
+    }
+  }
+  ehabus::NotifyStopping();
+  return 0;
+}
