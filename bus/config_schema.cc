@@ -152,7 +152,7 @@ const Schema& ProfileSchema() {
             0,
             0,
             {"smtp", "lmtp", "imap", "pop3", "memcached", "http", "tcp",
-             "process", "command", "none"}},
+             "mysql", "process", "command", "none"}},
            {"port", ValueType::kInt, "0", "TCP port of the protocol check.", 0,
             65535},
            {"pidfile", ValueType::kPath, "",
@@ -172,6 +172,10 @@ const Schema& ProfileSchema() {
             "no: runs on the pair but is never watched (gateway programs)."},
            {"path", ValueType::kString, "/", "HTTP path."},
            {"expect", ValueType::kString, "", "HTTP body must hold this."},
+           {"heartbeat_table", ValueType::kString, "",
+            "For check = mysql: db.table where a heartbeat row is written and "
+            "read back each check (created when missing); empty: SELECT 1 "
+            "only."},
        }},
   };
   return schema;

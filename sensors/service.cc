@@ -9,6 +9,7 @@
 
 #include "bus/event.h"
 #include "bus/subprocess.h"
+#include "sensors/mysql_probe.h"
 
 namespace ehabus::sensors {
 namespace {
@@ -69,6 +70,7 @@ tl::expected<Profile, std::vector<ConfigError>> LoadProfile(
     s.installed_if = config->String(section, "installed_if");
     s.path = config->String(section, "path");
     s.expect = config->String(section, "expect");
+    s.heartbeat_table = config->String(section, "heartbeat_table");
     s.command = SplitWords(config->String(section, "command"));
     s.depends = config->List(section, "depends");
     s.monitored = config->Bool(section, "monitored");
@@ -76,7 +78,7 @@ tl::expected<Profile, std::vector<ConfigError>> LoadProfile(
       auto at = config->Where(section, key);
       return at ? *at : Location{path, line_of(section)};
     };
-    if (ParseProtocol(s.check) && s.port == 0) {
+    if ((ParseProtocol(s.check) || s.check == "mysql") && s.port == 0) {
       auto at = where("check");
       errors.push_back({at.file, at.line, section, "port",
                         "check = " + s.check + " needs a port"});
@@ -244,7 +246,14 @@ CheckDefinition MakeServiceCheck(const ServiceSpec& service,
     if (*protocol == Protocol::kImap || *protocol == Protocol::kPop3)
       probe.canary = settings.canary;
   }
-  check.run = [service, probe](Deadline deadline) {
+  MysqlOptions mysql;
+  mysql.host = settings.host;
+  mysql.port = service.port;
+  mysql.user = settings.mysql.user;
+  mysql.password = settings.mysql.password;
+  mysql.heartbeat_table = service.heartbeat_table;
+  mysql.node = settings.helo;
+  check.run = [service, probe, mysql](Deadline deadline) {
     // A dead process says more than a refused connection: ask it first.
     if (!service.pidfile.empty()) {
       auto process = ProbeProcess(service.pidfile, service.process);

@@ -20,6 +20,7 @@ struct ServiceSpec {
                       // process, command, none
   int port = 0;
   std::string pidfile, process, unit, installed_if, path, expect;
+  std::string heartbeat_table;
   std::vector<std::string> command;  // argv for check = command
   std::vector<std::string> depends;
   bool monitored = true;
@@ -55,7 +56,8 @@ struct ServiceCheckSettings {
   std::string helo = "ehabus";
   std::chrono::milliseconds interval{5000}, timeout{2000};
   int fall = 2, rise = 1;
-  std::optional<Credentials> canary;
+  std::optional<Credentials> canary;  // IMAP and POP3 canary account
+  Credentials mysql{"root", ""};      // MariaDB account for check = mysql
 };
 
 // The runtime check for SERVICE: process first (when it has a pid file),

@@ -34,27 +34,45 @@ std::string ProfilePath(const ehabus::Config& config) {
          ".ini";
 }
 
-std::optional<ehabus::sensors::Credentials> LoadCanary(
-    const std::string& path) {
-  if (access(path.c_str(), F_OK) != 0) return std::nullopt;
+// The canary file: [canary] user, password (IMAP/POP3 account) and [mysql]
+// user, password (MariaDB account). Readable only by ehabus.
+struct Canary {
+  std::optional<ehabus::sensors::Credentials> mail;
+  std::optional<ehabus::sensors::Credentials> mysql;
+};
+
+Canary LoadCanary(const std::string& path) {
+  Canary canary;
+  if (access(path.c_str(), F_OK) != 0) return canary;
   static const ehabus::Schema schema = {
       {"canary",
        "",
-       {{"user", ehabus::ValueType::kString, "", "", 0, 0, {}, true},
-        {"password", ehabus::ValueType::kString, "", "", 0, 0, {}, true}}}};
+       {{"user", ehabus::ValueType::kString, "", ""},
+        {"password", ehabus::ValueType::kString, "", ""}}},
+      {"mysql",
+       "",
+       {{"user", ehabus::ValueType::kString, "", ""},
+        {"password", ehabus::ValueType::kString, "", ""}}}};
   auto config = ehabus::Config::LoadFile(path, schema);
   if (!config) {
     spdlog::error("canary credentials not used: {}",
                   JoinErrors(config.error()));
-    return std::nullopt;
+    return canary;
   }
   struct stat st {};
   if (stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
-    spdlog::warn("{} is readable by others (mode {:o}); it holds a password",
+    spdlog::warn("{} is readable by others (mode {:o}); it holds passwords",
                  path, st.st_mode & 0777);
   }
-  return ehabus::sensors::Credentials{config->String("canary", "user"),
-                                      config->String("canary", "password")};
+  if (config->HasSection("canary")) {
+    canary.mail = ehabus::sensors::Credentials{
+        config->String("canary", "user"), config->String("canary", "password")};
+  }
+  if (config->HasSection("mysql")) {
+    canary.mysql = ehabus::sensors::Credentials{
+        config->String("mysql", "user"), config->String("mysql", "password")};
+  }
+  return canary;
 }
 
 // What identifies a version of the watch file: an edit changes one of these.
@@ -104,8 +122,10 @@ int main(int argc, char** argv) {
   settings.timeout = config->Duration("sensor.service", "timeout");
   settings.fall = static_cast<int>(config->Int("sensor.service", "fall"));
   settings.rise = static_cast<int>(config->Int("sensor.service", "rise"));
-  settings.canary =
+  auto canary =
       LoadCanary(config->String("sensor.service", "canary_credentials"));
+  settings.canary = canary.mail;
+  if (canary.mysql) settings.mysql = *canary.mysql;
 
   const auto& stop = ehabus::InstallStopSignals();
   zmq::context_t context(1);

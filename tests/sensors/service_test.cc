@@ -66,7 +66,7 @@ TEST(ProfileTest, BadProfileGivesFileAndLine) {
   EXPECT_EQ(Errors(profile.error()),
             path +
                 ":7: [service.web] check: expected one of smtp, lmtp, imap, "
-                "pop3, memcached, http, tcp, "
+                "pop3, memcached, http, tcp, mysql, "
                 "process, command, none, got \"gopher\"\n");
   dir.Write(
       "bad.ini",
