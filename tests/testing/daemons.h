@@ -31,4 +31,24 @@ class MariaDb {
   std::optional<Subprocess> server_;
 };
 
+// Dovecot with IMAP, POP3 and LMTP on loopback ports, plain text (no TLS),
+// one canary account (canary@test / s3cret) with a Maildir.
+class Dovecot {
+ public:
+  Dovecot();
+  ~Dovecot();
+  bool Start();
+  void Kill(int signal);
+  int imap_port() const { return imap_; }
+  int pop3_port() const { return pop3_; }
+  int lmtp_port() const { return lmtp_; }
+  std::string pidfile() const { return dir_.path() + "/run/master.pid"; }
+  std::string Log() const;
+
+ private:
+  TempDir dir_;
+  int imap_, pop3_, lmtp_;
+  std::optional<Subprocess> server_;
+};
+
 }  // namespace ehabus::testing
