@@ -10,6 +10,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace ehabus::testing {
 
@@ -169,6 +170,85 @@ std::string Dovecot::Log() const {
     std::ifstream in(dir_.path() + name);
     out << in.rdbuf();
   }
+  return out.str();
+}
+
+Postfix::Postfix() : smtp_(FreePort()) {
+  const auto& d = dir_.path();
+  chmod(d.c_str(), 0755);
+  dir_.Write("queue/.keep", "");
+  dir_.Write("data/.keep", "");
+  // Postfix insists on owning its data directory.
+  Run({"/bin/chown", "-R", "postfix:postfix", d + "/data"});
+  // Debian's master.cf as shipped, with chroot off (no copies of /etc in the queue) and
+  // smtpd on our loopback port instead of port 25.
+  std::ifstream system_master("/usr/share/postfix/master.cf.dist");
+  std::string master, line;
+  while (std::getline(system_master, line)) {
+    std::istringstream fields(line);
+    std::vector<std::string> f;
+    for (std::string word; fields >> word;) f.push_back(word);
+    if (!line.empty() && line[0] != '#' && line[0] != ' ' && line[0] != '\t' &&
+        f.size() >= 8) {
+      if (f[0] == "smtp" && f[1] == "inet")
+        f[0] = "127.0.0.1:" + std::to_string(smtp_);
+      f[4] = "n";
+      line.clear();
+      for (const auto& word : f) line += (line.empty() ? "" : " ") + word;
+    }
+    master += line + "\n";
+  }
+  dir_.Write("etc/master.cf", master);
+  dir_.Write("etc/main.cf",
+             "compatibility_level = 3.6\nqueue_directory = " + d +
+                 "/queue\ndata_directory = " + d +
+                 "/data\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n"
+                 "myhostname = mail.ehabus.test\nmydestination = localhost\n"
+                 "mynetworks = 127.0.0.0/8\nmaillog_file = /dev/stdout\n"
+                 "syslog_name = postfix-ehabus-test\n");
+}
+
+namespace {
+
+pid_t ReadPid(const std::string& pidfile) {
+  std::ifstream in(pidfile);
+  long pid = 0;
+  in >> pid;
+  return static_cast<pid_t>(pid);
+}
+
+}  // namespace
+
+Postfix::~Postfix() {
+  // The master makes itself a session leader: end its whole group.
+  if (pid_t pid = ReadPid(pidfile()); pid > 0) kill(-pid, SIGKILL);
+  if (master_) master_->Stop(std::chrono::seconds(10));
+}
+
+bool Postfix::Start() {
+  SpawnOptions options;
+  options.argv = {"/usr/sbin/postfix", "-c", dir_.path() + "/etc", "start-fg"};
+  options.output = SpawnOptions::Output::kFile;
+  options.output_file = dir_.path() + "/postfix.log";
+  auto child = Subprocess::Spawn(options);
+  if (!child) return false;
+  master_.emplace(std::move(*child));
+  return WaitUntil(
+      [this] {
+        return Listening(smtp_) && access(pidfile().c_str(), F_OK) == 0;
+      },
+      std::chrono::seconds(30));
+}
+
+void Postfix::Kill(int signal) {
+  // The master, as `kill -9 $(cat master.pid)` would; not its children.
+  if (pid_t pid = ReadPid(pidfile()); pid > 0) kill(pid, signal);
+}
+
+std::string Postfix::Log() const {
+  std::ifstream in(dir_.path() + "/postfix.log");
+  std::stringstream out;
+  out << in.rdbuf();
   return out.str();
 }
 

@@ -51,4 +51,22 @@ class Dovecot {
   std::optional<Subprocess> server_;
 };
 
+// Postfix with its own configuration, queue and data directories, smtpd on
+// a loopback port, run in the foreground (the master is our child).
+class Postfix {
+ public:
+  Postfix();
+  ~Postfix();
+  bool Start();
+  void Kill(int signal);
+  int smtp_port() const { return smtp_; }
+  std::string pidfile() const { return dir_.path() + "/queue/pid/master.pid"; }
+  std::string Log() const;
+
+ private:
+  TempDir dir_;
+  int smtp_;
+  std::optional<Subprocess> master_;
+};
+
 }  // namespace ehabus::testing
