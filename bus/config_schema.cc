@@ -98,8 +98,13 @@ const Schema& FullSchema() {
             "within a second of every edit."},
            {"host", ValueType::kString, "127.0.0.1",
             "Numeric address where the services answer (no name lookups)."},
-           {"interval", ValueType::kDuration, "5s",
-            "Time between two checks of a service.", 100, 3'600'000},
+           {"interval", ValueType::kDuration, "2s",
+            "Time between two checks of a healthy service.", 100, 3'600'000},
+           {"retry", ValueType::kDuration, "250ms",
+            "Time to the next check after a failure, until the service is "
+            "down (fall) or passes again: a killed service is reported in "
+            "about interval/2 + retry.",
+            50, 3'600'000},
            {"timeout", ValueType::kDuration, "2s",
             "Deadline of one check; a check still running then has failed.", 10,
             600'000},

@@ -143,7 +143,8 @@ std::chrono::milliseconds SensorRuntime::Step(Clock::time_point now) {
 
 void SensorRuntime::Finish(Check& check, const ProbeResult& result,
                            Clock::time_point now) {
-  check.next_run = now + check.definition.interval;
+  check.next_run =
+      now + (result.ok ? check.definition.interval : check.definition.retry);
   auto changed = check.debouncer.Feed(result.ok);
   if (changed) check.since_us = WallMicros();
   Publish(check, result, changed.has_value(), now);

@@ -50,7 +50,10 @@ struct CheckDefinition {
   std::string name;     // unique within the sensor, e.g. "smtp"
   std::string topic;    // its state topic, e.g. "service.smtp"
   std::string subject;  // what it is about, e.g. "smtp"
-  std::chrono::milliseconds interval{5000};
+  std::chrono::milliseconds interval{2000};
+  // After a failure, the next check comes this soon: a dead service is
+  // confirmed (fall) in a fraction of the interval.
+  std::chrono::milliseconds retry{250};
   std::chrono::milliseconds timeout{2000};
   int fall = 2;
   int rise = 1;

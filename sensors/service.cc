@@ -232,6 +232,7 @@ CheckDefinition MakeServiceCheck(const ServiceSpec& service,
   check.topic = "service." + service.name;
   check.subject = service.name;
   check.interval = settings.interval;
+  check.retry = settings.retry;
   check.timeout = settings.timeout;
   check.fall = settings.fall;
   check.rise = settings.rise;

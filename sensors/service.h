@@ -54,7 +54,7 @@ LoadWatchList(const std::string& path, const Profile& profile);
 struct ServiceCheckSettings {
   std::string host = "127.0.0.1";
   std::string helo = "ehabus";
-  std::chrono::milliseconds interval{5000}, timeout{2000};
+  std::chrono::milliseconds interval{2000}, retry{250}, timeout{2000};
   int fall = 2, rise = 1;
   std::optional<Credentials> canary;  // IMAP and POP3 canary account
   Credentials mysql{"root", ""};      // MariaDB account for check = mysql

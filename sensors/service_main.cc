@@ -119,6 +119,7 @@ int main(int argc, char** argv) {
   settings.host = config->String("sensor.service", "host");
   settings.helo = ehabus::NodeName(*config);
   settings.interval = config->Duration("sensor.service", "interval");
+  settings.retry = config->Duration("sensor.service", "retry");
   settings.timeout = config->Duration("sensor.service", "timeout");
   settings.fall = static_cast<int>(config->Int("sensor.service", "fall"));
   settings.rise = static_cast<int>(config->Int("sensor.service", "rise"));

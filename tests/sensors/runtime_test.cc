@@ -83,7 +83,7 @@ TEST_F(RuntimeTest, PublishesStateAndTransitions) {
   std::atomic<int> runs{0};
   SensorRuntime runtime(*publisher_);
   runtime.Add(
-      {"smtp", "service.smtp", "smtp", 20ms, 500ms, 2, 1, [&](Deadline) {
+      {"smtp", "service.smtp", "smtp", 20ms, 20ms, 500ms, 2, 1, [&](Deadline) {
          ++runs;
          ProbeResult r;
          r.ok = healthy.load();
@@ -127,8 +127,8 @@ TEST_F(RuntimeTest, HungCheckIsAbandonedAtItsDeadlineAndNeverDoubled) {
   std::atomic<int> hung_runs{0}, other_runs{0};
   std::atomic<bool> release{false};
   SensorRuntime runtime(*publisher_);
-  runtime.Add({"storage", "service.storage", "maildata", 50ms, 200ms, 1, 1,
-               [&](Deadline) {
+  runtime.Add({"storage", "service.storage", "maildata", 50ms, 50ms, 200ms, 1,
+               1, [&](Deadline) {
                  ++hung_runs;
                  // Ignores its deadline, like a read on a hung mount.
                  while (!release.load()) std::this_thread::sleep_for(5ms);
@@ -137,13 +137,14 @@ TEST_F(RuntimeTest, HungCheckIsAbandonedAtItsDeadlineAndNeverDoubled) {
                  r.reason = "fine again";
                  return r;
                }});
-  runtime.Add({"pop", "service.pop", "pop", 20ms, 200ms, 1, 1, [&](Deadline) {
-                 ++other_runs;
-                 ProbeResult r;
-                 r.ok = true;
-                 r.reason = "pop answers";
-                 return r;
-               }});
+  runtime.Add(
+      {"pop", "service.pop", "pop", 20ms, 20ms, 200ms, 1, 1, [&](Deadline) {
+         ++other_runs;
+         ProbeResult r;
+         r.ok = true;
+         r.reason = "pop answers";
+         return r;
+       }});
   auto down = StepUntil(runtime, "service.storage.down");
   ASSERT_TRUE(down);
   EXPECT_EQ(
@@ -166,14 +167,44 @@ TEST_F(RuntimeTest, HungCheckIsAbandonedAtItsDeadlineAndNeverDoubled) {
   EXPECT_EQ(hung_runs.load(), 2) << "the next run after the stuck one returned";
 }
 
+TEST_F(RuntimeTest, FailuresAreRetriedQuicklyUntilDown) {
+  // A 10 s interval but a 50 ms retry: three failures in a row (fall 3)
+  // take about 100 ms after the first, not 20 s.
+  std::atomic<bool> healthy{true};
+  SensorRuntime runtime(*publisher_);
+  runtime.Add(
+      {"smtp", "service.smtp", "smtp", 10s, 50ms, 500ms, 3, 1, [&](Deadline) {
+         ProbeResult r;
+         r.ok = healthy.load();
+         r.reason = r.ok ? "answers" : "refused";
+         return r;
+       }});
+  ASSERT_TRUE(StepUntil(runtime, "service.smtp.up"));
+  healthy = false;
+  // The next regular check is 10 s away; make it due now, as if time passed.
+  auto later = std::chrono::steady_clock::now() + 10s;
+  runtime.Step(later);
+  auto start = std::chrono::steady_clock::now();
+  std::optional<Delivery> down;
+  while (!down && std::chrono::steady_clock::now() - start < 5s) {
+    runtime.Step(later + (std::chrono::steady_clock::now() - start));
+    while (auto d = subscriber_->Receive(10ms)) {
+      if (d->event.topic == "service.smtp.down") down = d;
+    }
+  }
+  ASSERT_TRUE(down) << "three failures 50 ms apart did not make it down";
+  EXPECT_EQ(down->event.message, "smtp down: refused");
+}
+
 TEST_F(RuntimeTest, RemovedCheckSaysNotWatched) {
   SensorRuntime runtime(*publisher_);
-  runtime.Add({"imap", "service.imap", "imap", 20ms, 200ms, 1, 1, [](Deadline) {
-                 ProbeResult r;
-                 r.ok = true;
-                 r.reason = "imap answers";
-                 return r;
-               }});
+  runtime.Add(
+      {"imap", "service.imap", "imap", 20ms, 20ms, 200ms, 1, 1, [](Deadline) {
+         ProbeResult r;
+         r.ok = true;
+         r.reason = "imap answers";
+         return r;
+       }});
   ASSERT_TRUE(StepUntil(runtime, "service.imap.up"));
   runtime.Remove("imap");
   EXPECT_FALSE(runtime.Has("imap"));

@@ -180,8 +180,8 @@ Postfix::Postfix() : smtp_(FreePort()) {
   dir_.Write("data/.keep", "");
   // Postfix insists on owning its data directory.
   Run({"/bin/chown", "-R", "postfix:postfix", d + "/data"});
-  // Debian's master.cf as shipped, with chroot off (no copies of /etc in the queue) and
-  // smtpd on our loopback port instead of port 25.
+  // Debian's master.cf as shipped, with chroot off (no copies of /etc in the
+  // queue) and smtpd on our loopback port instead of port 25.
   std::ifstream system_master("/usr/share/postfix/master.cf.dist");
   std::string master, line;
   while (std::getline(system_master, line)) {
