@@ -41,8 +41,12 @@ fuzz: deps
 	build-fuzz/tests/fuzz_event -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus
 	build-fuzz/tests/fuzz_event -merge=1 tests/bus/fuzz_corpus build-fuzz/corpus
 
-bench: build
-	build/bus/ehabus-bench-bus
+# The benchmarks need the test daemons (and resource-agents for the anchor).
+bench: deps
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DEHABUS_TESTS=ON
+	cmake --build build-bench -j$(JOBS) --target ehabus-bench-bus ehabus-bench-sensors ehabus-sensor-service ehabus-busd
+	build-bench/bus/ehabus-bench-bus
+	build-bench/tests/ehabus-bench-sensors
 
 install: build
 	cmake --install build

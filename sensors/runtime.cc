@@ -1,5 +1,8 @@
 #include "sensors/runtime.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <mutex>
 #include <thread>
 
@@ -36,6 +39,24 @@ std::optional<Health> Debouncer::Feed(bool ok) {
   return std::nullopt;
 }
 
+// Threads wake the loop through it instead of the loop polling for them.
+// Shared: an abandoned thread may finish after the runtime is gone, and
+// must not write to a descriptor number that was reused meanwhile.
+struct SensorRuntime::Notifier {
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ~Notifier() {
+    if (fd >= 0) close(fd);
+  }
+  void Notify() const {
+    std::uint64_t one = 1;
+    (void)!write(fd, &one, sizeof one);
+  }
+  void Clear() const {
+    std::uint64_t count = 0;
+    (void)!read(fd, &count, sizeof count);
+  }
+};
+
 struct SensorRuntime::Slot {
   std::mutex mutex;
   bool done = false;
@@ -44,7 +65,11 @@ struct SensorRuntime::Slot {
 
 SensorRuntime::SensorRuntime(Publisher& publisher,
                              std::chrono::milliseconds refresh)
-    : publisher_(publisher), refresh_(refresh) {}
+    : publisher_(publisher),
+      refresh_(refresh),
+      notifier_(std::make_shared<Notifier>()) {}
+
+int SensorRuntime::notify_fd() const { return notifier_->fd; }
 
 SensorRuntime::~SensorRuntime() = default;  // running threads hold their slots
 
@@ -83,16 +108,21 @@ void SensorRuntime::Start(Check& check, Clock::time_point now) {
   check.abandoned = false;
   auto run = check.definition.run;
   auto deadline = check.deadline;
+  auto notifier = notifier_;
   // Detached: a run stuck past its deadline is abandoned, not joined.
-  std::thread([slot, run, deadline] {
+  std::thread([slot, run, deadline, notifier] {
     ProbeResult result = run(deadline);
-    std::lock_guard lock(slot->mutex);
-    slot->result = std::move(result);
-    slot->done = true;
+    {
+      std::lock_guard lock(slot->mutex);
+      slot->result = std::move(result);
+      slot->done = true;
+    }
+    notifier->Notify();
   }).detach();
 }
 
 std::chrono::milliseconds SensorRuntime::Step(Clock::time_point now) {
+  notifier_->Clear();
   auto next = now + std::chrono::seconds(1);
   for (auto& [name, check] : checks_) {
     if (check.running) {
@@ -135,10 +165,11 @@ std::chrono::milliseconds SensorRuntime::Step(Clock::time_point now) {
       next = std::min(next, check.deadline);
     next = std::min(next, check.next_run);
   }
-  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - now);
-  // Poll finished runs often: results are collected here, not signalled.
+  // Until the next run or deadline; a finished run wakes the caller sooner
+  // through notify_fd().
+  auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - now);
   return std::clamp(wait, std::chrono::milliseconds(0),
-                    std::chrono::milliseconds(20));
+                    std::chrono::milliseconds(1000));
 }
 
 void SensorRuntime::Finish(Check& check, const ProbeResult& result,

@@ -76,14 +76,18 @@ class SensorRuntime {
   bool Has(const std::string& name) const { return checks_.contains(name); }
 
   // Starts due checks, collects finished or overdue ones, publishes.
-  // Returns how long the caller may sleep before the next Step.
+  // Returns how long the caller may sleep before the next Step, unless
+  // notify_fd() becomes readable first (a check finished).
   std::chrono::milliseconds Step(Clock::time_point now = Clock::now());
+  // Readable when a check finished; Step() clears it. For poll().
+  int notify_fd() const;
 
   Health health(const std::string& name) const;
   std::size_t stuck() const;  // runs abandoned and still not finished
 
  private:
-  struct Slot;  // shared with the check's thread
+  struct Slot;      // shared with the check's thread
+  struct Notifier;  // an eventfd, shared with every check's thread
   struct Check {
     CheckDefinition definition;
     Debouncer debouncer;
@@ -104,6 +108,7 @@ class SensorRuntime {
 
   Publisher& publisher_;
   std::chrono::milliseconds refresh_;
+  std::shared_ptr<Notifier> notifier_;
   std::map<std::string, Check> checks_;
 };
 

@@ -213,9 +213,13 @@ int main(int argc, char** argv) {
         apply_watch(false);
       }
     }
-    zmq::pollitem_t item{publisher.socket().handle(), 0, ZMQ_POLLIN, 0};
+    // Sleep until a check is due, a check finished, or the broker spoke.
+    zmq::pollitem_t items[] = {{publisher.socket().handle(), 0, ZMQ_POLLIN, 0},
+                               {nullptr, runtime.notify_fd(), ZMQ_POLLIN, 0}};
+    auto until_watch =
+        std::chrono::ceil<std::chrono::milliseconds>(next_watch_look - now);
     try {
-      zmq::poll(&item, 1, std::max(wait, std::chrono::milliseconds(1)));
+      zmq::poll(items, 2, std::clamp(std::min(wait, until_watch), 1ms, 1000ms));
     } catch (const zmq::error_t&) {
       // EINTR: look at `stop` again.
     }

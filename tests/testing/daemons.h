@@ -22,6 +22,8 @@ class MariaDb {
   void Kill(int signal);
   int port() const { return port_; }
   std::string pidfile() const { return dir_.path() + "/mariadb.pid"; }
+  std::string socket_path() const { return dir_.path() + "/mariadb.sock"; }
+  std::string datadir() const { return dir_.path() + "/data"; }
   const std::string& dir() const { return dir_.path(); }
   std::string Log() const;
 
@@ -43,6 +45,7 @@ class Dovecot {
   int pop3_port() const { return pop3_; }
   int lmtp_port() const { return lmtp_; }
   std::string pidfile() const { return dir_.path() + "/run/master.pid"; }
+  std::string config() const { return dir_.path() + "/dovecot.conf"; }
   std::string Log() const;
 
  private:
@@ -61,6 +64,7 @@ class Postfix {
   void Kill(int signal);
   int smtp_port() const { return smtp_; }
   std::string pidfile() const { return dir_.path() + "/queue/pid/master.pid"; }
+  std::string config_dir() const { return dir_.path() + "/etc"; }
   std::string Log() const;
 
  private:
