@@ -17,11 +17,6 @@
 
 namespace {
 
-int Usage() {
-  std::fprintf(stderr, "usage: ehabus-busd [--config FILE]\n");
-  return 2;
-}
-
 // Two brokers would steal each other's sockets: hold a lock beside them.
 bool LockBeside(const std::string& endpoint, int& fd) {
   if (!endpoint.starts_with("ipc://")) return true;
@@ -66,16 +61,10 @@ ehabus::Result<ehabus::BrokerRemote> LoadRemote(const ehabus::Config& config) {
 
 int main(int argc, char** argv) {
   ehabus::InitLogging("busd");
-  std::string config_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--config" && i + 1 < argc) {
-      config_path = argv[++i];
-    } else {
-      return Usage();
-    }
-  }
-  auto config = ehabus::LoadConfigOrReport(config_path);
+  auto config_path = ehabus::DaemonConfigFlag(
+      argc, argv, "usage: ehabus-busd [--config FILE]");
+  if (!config_path) return 2;
+  auto config = ehabus::LoadConfigOrReport(*config_path);
   if (!config) return ehabus::kExitConfig;
   ehabus::InitLogging("busd", *config);
 

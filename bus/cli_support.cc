@@ -37,6 +37,21 @@ std::optional<Config> LoadConfigOrReport(const std::string& explicit_path) {
   return std::move(*config);
 }
 
+std::optional<std::string> DaemonConfigFlag(int argc, char** argv,
+                                            const char* usage) {
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      path = argv[++i];
+    } else {
+      std::fprintf(stderr, "%s\n", usage);
+      return std::nullopt;
+    }
+  }
+  return path;
+}
+
 const std::atomic<bool>& InstallStopSignals() {
   struct sigaction action {};
   action.sa_handler = OnStopSignal;

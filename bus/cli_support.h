@@ -15,6 +15,11 @@ namespace ehabus {
 // printed one per line as FILE:LINE: ...; nullopt then.
 std::optional<Config> LoadConfigOrReport(const std::string& explicit_path);
 
+// A daemon's command line: nothing, or --config FILE. Returns the file ("":
+// the default), or nullopt after printing USAGE to stderr.
+std::optional<std::string> DaemonConfigFlag(int argc, char** argv,
+                                            const char* usage);
+
 // SIGTERM and SIGINT set the flag (without SA_RESTART, so a blocking poll
 // returns); SIGPIPE is ignored.
 const std::atomic<bool>& InstallStopSignals();

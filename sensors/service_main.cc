@@ -94,17 +94,10 @@ FileStamp Stamp(const std::string& path) {
 
 int main(int argc, char** argv) {
   ehabus::InitLogging("sensor-service");
-  std::string config_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--config" && i + 1 < argc) {
-      config_path = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: ehabus-sensor-service [--config FILE]\n");
-      return 2;
-    }
-  }
-  auto config = ehabus::LoadConfigOrReport(config_path);
+  auto config_path = ehabus::DaemonConfigFlag(
+      argc, argv, "usage: ehabus-sensor-service [--config FILE]");
+  if (!config_path) return 2;
+  auto config = ehabus::LoadConfigOrReport(*config_path);
   if (!config) return ehabus::kExitConfig;
   ehabus::InitLogging("sensor-service", *config);
 

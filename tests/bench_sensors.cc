@@ -186,29 +186,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench: could not start the daemons\n");
     return 1;
   }
-  int memcached_port = ehabus::testing::FreePort();
-  auto start_memcached = [&] {
-    ehabus::SpawnOptions options;
-    options.argv = {"/usr/bin/memcached",
-                    "-l",
-                    "127.0.0.1",
-                    "-p",
-                    std::to_string(memcached_port),
-                    "-U",
-                    "0",
-                    "-u",
-                    "nobody"};
-    return ehabus::Subprocess::Spawn(options);
-  };
-  auto memcached = start_memcached();
-  ehabus::testing::WaitUntil(
-      [&] {
-        ehabus::sensors::ProbeOptions o;
-        o.protocol = ehabus::sensors::Protocol::kMemcached;
-        o.port = memcached_port;
-        return ehabus::sensors::Probe(o, Clock::now() + 500ms).ok;
-      },
-      10s);
+  ehabus::testing::Memcached memcached;
+  if (!memcached.Start()) {
+    std::fprintf(stderr, "bench: could not start memcached\n");
+    return 1;
+  }
+  int memcached_port = memcached.port();
 
   auto probe = [](ehabus::sensors::Protocol protocol, int port) {
     return [protocol, port] {
@@ -331,13 +314,12 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(
         std::uniform_int_distribution<int>(0, 2000)(random)));
     auto killed = Clock::now();
-    memcached->Signal(SIGKILL);
-    memcached->Wait(5s);
+    memcached.Kill(SIGKILL);
     auto down = wait_for("service.memcached.down", 20s);
     if (down)
       detect.push_back(
           std::chrono::duration<double, std::milli>(*down - killed).count());
-    memcached = start_memcached();
+    memcached.Start();
     wait_for("service.memcached.up", 20s);
   }
   std::sort(detect.begin(), detect.end());

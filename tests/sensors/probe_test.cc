@@ -11,6 +11,7 @@
 #include "bus/subprocess.h"
 #include "tests/sensors/fake_server.h"
 #include "tests/testing/bus_fixture.h"
+#include "tests/testing/daemons.h"
 
 namespace ehabus::sensors {
 namespace {
@@ -243,36 +244,16 @@ TEST(ProbeTest, HttpStatusAndBody) {
 TEST(ProbeTest, RealMemcached) {
   if (access("/usr/bin/memcached", X_OK) != 0)
     GTEST_SKIP() << "memcached is not installed";
-  int port = 0;
-  {
-    FakeServer free_port([](int) {});
-    port = free_port.port();
-  }
-  SpawnOptions spawn;
-  spawn.argv = {"/usr/bin/memcached",
-                "-l",
-                "127.0.0.1",
-                "-p",
-                std::to_string(port),
-                "-U",
-                "0",
-                "-u",
-                "nobody"};
-  spawn.output = SpawnOptions::Output::kCapture;
-  auto memcached = Subprocess::Spawn(spawn);
-  ASSERT_TRUE(memcached) << memcached.error().message;
+  ehabus::testing::Memcached memcached;
+  ASSERT_TRUE(memcached.Start());
+  int port = memcached.port();
   ProbeOptions options;
   options.memcached_write = true;
-  ASSERT_TRUE(ehabus::testing::WaitUntil(
-      [&] { return ProbeNow(Protocol::kMemcached, port, 500ms, options).ok; },
-      10s))
-      << memcached->output();
   auto r = ProbeNow(Protocol::kMemcached, port, 2000ms, options);
   EXPECT_TRUE(r.ok) << r.reason;
   EXPECT_TRUE(r.data["version"].get<std::string>().starts_with("1.")) << r.data;
 
-  memcached->Signal(SIGKILL);
-  ASSERT_TRUE(memcached->Wait(5s));
+  memcached.Kill(SIGKILL);
   auto down = ProbeNow(Protocol::kMemcached, port);
   EXPECT_EQ(down.reason, Where(Protocol::kMemcached, port) +
                              ": connect: Connection refused");

@@ -10,6 +10,7 @@
 #include "bus/subscriber.h"
 #include "tests/sensors/fake_server.h"
 #include "tests/testing/bus_fixture.h"
+#include "tests/testing/daemons.h"
 
 namespace ehabus::sensors {
 namespace {
@@ -160,23 +161,9 @@ TEST(ProfileTest, CommandCheckHasADeadline) {
 TEST(SensorServiceTest, WatchesKillsAndWatchListEdits) {
   if (access("/usr/bin/memcached", X_OK) != 0)
     GTEST_SKIP() << "memcached is not installed";
-  int port = 0;
-  {
-    ehabus::testing::FakeServer free_port([](int) {});
-    port = free_port.port();
-  }
-  SpawnOptions spawn;
-  spawn.argv = {"/usr/bin/memcached",
-                "-l",
-                "127.0.0.1",
-                "-p",
-                std::to_string(port),
-                "-U",
-                "0",
-                "-u",
-                "nobody"};
-  auto memcached = Subprocess::Spawn(spawn);
-  ASSERT_TRUE(memcached);
+  ehabus::testing::Memcached memcached;
+  ASSERT_TRUE(memcached.Start());
+  int port = memcached.port();
   ehabus::testing::FakeServer smtp([](int fd) {
     ehabus::testing::FakeServer::Send(fd, "220 fake ready\r\n");
     ehabus::testing::FakeServer::ReadLine(fd);
@@ -249,7 +236,7 @@ TEST(SensorServiceTest, WatchesKillsAndWatchListEdits) {
   }
   ASSERT_EQ(ups, (std::set<std::string>{"memcached", "smtp"}));
 
-  memcached->Signal(SIGKILL);
+  memcached.Kill(SIGKILL);
   auto down =
       expect("service.memcached.down",
              "memcached down: memcached 127.0.0.1:" + std::to_string(port) +

@@ -26,6 +26,43 @@ int FreePort() {
   return ntohs(address.sin_port);
 }
 
+bool Listening(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool up =
+      connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  close(fd);
+  return up;
+}
+
+bool Memcached::Start() {
+  SpawnOptions options;
+  options.argv = {"/usr/bin/memcached",
+                  "-l",
+                  "127.0.0.1",
+                  "-p",
+                  std::to_string(port_),
+                  "-U",
+                  "0",
+                  "-u",
+                  "nobody"};
+  auto child = Subprocess::Spawn(options);
+  if (!child) return false;
+  server_.emplace(std::move(*child));
+  return WaitUntil([this] { return Listening(port_); },
+                   std::chrono::seconds(10));
+}
+
+void Memcached::Kill(int signal) {
+  if (!server_) return;
+  server_->Signal(signal);
+  server_->Wait(std::chrono::seconds(10));
+  server_.reset();
+}
+
 MariaDb::MariaDb() : port_(FreePort()) {
   auto made =
       Run({"/usr/bin/mariadb-install-db", "--no-defaults",
@@ -57,16 +94,8 @@ bool MariaDb::Start() {
   server_.emplace(std::move(*child));
   return WaitUntil(
       [this] {
-        if (!server_->running()) return false;
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_port = htons(static_cast<uint16_t>(port_));
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        bool up = connect(fd, reinterpret_cast<sockaddr*>(&address),
-                          sizeof address) == 0;
-        close(fd);
-        return up && access(pidfile().c_str(), F_OK) == 0;
+        return server_->running() && Listening(port_) &&
+               access(pidfile().c_str(), F_OK) == 0;
       },
       std::chrono::seconds(60));
 }
@@ -84,22 +113,6 @@ std::string MariaDb::Log() const {
   out << in.rdbuf();
   return out.str();
 }
-
-namespace {
-
-bool Listening(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool up =
-      connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  close(fd);
-  return up;
-}
-
-}  // namespace
 
 Dovecot::Dovecot() : imap_(FreePort()), pop3_(FreePort()), lmtp_(FreePort()) {
   const auto& d = dir_.path();

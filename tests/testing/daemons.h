@@ -12,6 +12,21 @@ namespace ehabus::testing {
 
 // A free TCP port on 127.0.0.1 (bound, read back, released).
 int FreePort();
+// Something accepts connections on 127.0.0.1:PORT.
+bool Listening(int port);
+
+// memcached on a loopback port; Start() again after Kill() reuses the port.
+class Memcached {
+ public:
+  Memcached() : port_(FreePort()) {}
+  bool Start();
+  void Kill(int signal);
+  int port() const { return port_; }
+
+ private:
+  int port_;
+  std::optional<Subprocess> server_;
+};
 
 class MariaDb {
  public:
