@@ -59,7 +59,7 @@ ehabus::Result<ehabus::BrokerRemote> LoadRemote(const ehabus::Config& config) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int Main(int argc, char** argv) {
   ehabus::InitLogging("busd");
   auto config_path = ehabus::DaemonConfigFlag(
       argc, argv, "usage: ehabus-busd [--config FILE]");
@@ -110,4 +110,15 @@ int main(int argc, char** argv) {
   spdlog::info("broker stopping: {} received, {} forwarded, {} rejected",
                stats.received, stats.forwarded, stats.rejected);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    // Say why and let systemd restart us (publishers re-send their state)
+    // rather than abort with a core.
+    spdlog::critical("busd failed: {}", e.what());
+    return 1;
+  }
 }

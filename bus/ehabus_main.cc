@@ -467,7 +467,7 @@ int main(int argc, char** argv) {
     if (command == "tail") return Tail(*config, args);
     if (command == "publish") return Publish(*config, args);
     return Status(*config, args);
-  } catch (const zmq::error_t& e) {
+  } catch (const std::exception& e) {
     std::fprintf(stderr, "ehabus: %s\n", e.what());
     return 1;
   }

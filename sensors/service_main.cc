@@ -92,7 +92,7 @@ FileStamp Stamp(const std::string& path) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int Main(int argc, char** argv) {
   ehabus::InitLogging("sensor-service");
   auto config_path = ehabus::DaemonConfigFlag(
       argc, argv, "usage: ehabus-sensor-service [--config FILE]");
@@ -219,4 +219,14 @@ int main(int argc, char** argv) {
   }
   ehabus::NotifyStopping();
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    // Let systemd restart us with the reason in the journal, not a core.
+    spdlog::critical("sensor-service failed: {}", e.what());
+    return 1;
+  }
 }
