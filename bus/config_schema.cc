@@ -177,6 +177,9 @@ const Schema& ProfileSchema() {
             "no: runs on the pair but is never watched (gateway programs)."},
            {"path", ValueType::kString, "/", "HTTP path."},
            {"expect", ValueType::kString, "", "HTTP body must hold this."},
+           {"starttls", ValueType::kBool, "no",
+            "For check = smtp: STARTTLS must be offered and work, and EHLO "
+            "is said again over TLS (the certificate is not verified)."},
            {"heartbeat_table", ValueType::kString, "",
             "For check = mysql: db.table where a heartbeat row is written and "
             "read back each check (created when missing); empty: SELECT 1 "

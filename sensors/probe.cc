@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +14,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <vector>
 
 #include "bus/error.h"
 #include "bus/event.h"
@@ -36,6 +40,8 @@ class Conversation {
                std::chrono::milliseconds budget)
       : label_(std::move(label)), deadline_(deadline), budget_(budget) {}
   ~Conversation() {
+    ssl_.reset();
+    ctx_.reset();
     if (fd_ >= 0) close(fd_);
   }
   Conversation(const Conversation&) = delete;
@@ -75,6 +81,34 @@ class Conversation {
     return {};
   }
 
+  // Switches the connection to TLS (after STARTTLS), under the same
+  // deadline. The certificate is not verified: this checks that the
+  // service's TLS works, not who it is.
+  Result<std::string> StartTls() {
+    ctx_.reset(SSL_CTX_new(TLS_client_method()));
+    if (!ctx_) return Fail("TLS: " + TlsError());
+    ssl_.reset(SSL_new(ctx_.get()));
+    if (!ssl_ || SSL_set_fd(ssl_.get(), fd_) != 1)
+      return Fail("TLS: " + TlsError());
+    while (true) {
+      ERR_clear_error();
+      int r = SSL_connect(ssl_.get());
+      if (r == 1) return std::string(SSL_get_version(ssl_.get()));
+      int e = SSL_get_error(ssl_.get(), r);
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        std::string why = TlsError();
+        return Fail("TLS handshake failed: " +
+                    (why.empty() ? std::string("connection closed") : why));
+      }
+      pollfd p{fd_,
+               static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT),
+               0};
+      if (poll(&p, 1, MillisLeft(deadline_)) == 0) {
+        return Fail("TLS handshake: no answer within " + Budget());
+      }
+    }
+  }
+
   // One line without its CRLF. Describes silence, trickle, reset and close.
   Result<std::string> ReadLine() {
     while (true) {
@@ -88,17 +122,34 @@ class Conversation {
       if (buffer_.size() > kMaxLine) {
         return Fail("line longer than " + std::to_string(kMaxLine) + " bytes");
       }
-      pollfd p{fd_, POLLIN, 0};
-      int r = poll(&p, 1, MillisLeft(deadline_));
-      if (r == 0) {
-        if (received_ == 0 || buffer_.empty()) {
-          return Fail("no reply within " + Budget() + " (silent)");
+      // TLS may hold decrypted bytes the socket no longer shows.
+      if (!ssl_ || SSL_pending(ssl_.get()) == 0) {
+        pollfd p{fd_, POLLIN, 0};
+        int r = poll(&p, 1, MillisLeft(deadline_));
+        if (r == 0) {
+          if (received_ == 0 || buffer_.empty()) {
+            return Fail("no reply within " + Budget() + " (silent)");
+          }
+          return Fail(std::to_string(buffer_.size()) + " bytes in " + Budget() +
+                      ", no full line: " + Quote(buffer_));
         }
-        return Fail(std::to_string(buffer_.size()) + " bytes in " + Budget() +
-                    ", no full line: " + Quote(buffer_));
       }
       char chunk[1024];
-      ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+      ssize_t n;
+      if (ssl_) {
+        ERR_clear_error();
+        int r = SSL_read(ssl_.get(), chunk, sizeof chunk);
+        if (r <= 0) {
+          int e = SSL_get_error(ssl_.get(), r);
+          if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) continue;
+          if (e == SSL_ERROR_ZERO_RETURN)
+            return Fail("connection closed by the server");
+          return Fail("TLS: " + TlsError());
+        }
+        n = r;
+      } else {
+        n = recv(fd_, chunk, sizeof chunk, 0);
+      }
       if (n == 0) return Fail("connection closed by the server");
       if (n < 0) {
         if (errno == EINTR || errno == EAGAIN) continue;
@@ -115,6 +166,18 @@ class Conversation {
       pollfd p{fd_, POLLOUT, 0};
       if (poll(&p, 1, MillisLeft(deadline_)) == 0) {
         return Fail("could not send within " + Budget());
+      }
+      if (ssl_) {
+        ERR_clear_error();
+        int r =
+            SSL_write(ssl_.get(), data.data(), static_cast<int>(data.size()));
+        if (r <= 0) {
+          int e = SSL_get_error(ssl_.get(), r);
+          if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) continue;
+          return Fail("TLS: " + TlsError());
+        }
+        data.remove_prefix(static_cast<std::size_t>(r));
+        continue;
       }
       ssize_t n = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
       if (n < 0) {
@@ -158,7 +221,21 @@ class Conversation {
   std::string label_;
   Deadline deadline_;
   std::chrono::milliseconds budget_;
+  static std::string TlsError() {
+    char text[256] = {};
+    unsigned long code = ERR_get_error();
+    if (code == 0) return "";
+    ERR_error_string_n(code, text, sizeof text);
+    return text;
+  }
+
+  struct FreeSsl {
+    void operator()(SSL* s) const { SSL_free(s); }
+    void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+  };
   int fd_ = -1;
+  std::unique_ptr<SSL_CTX, FreeSsl> ctx_;
+  std::unique_ptr<SSL, FreeSsl> ssl_;
   std::string buffer_;
   std::size_t received_ = 0;
 };
@@ -176,6 +253,7 @@ ProbeResult Failed(const Conversation& c, const std::string& what,
 struct Reply {
   int code = 0;
   std::string first_line;
+  std::vector<std::string> lines;  // for EHLO's keywords
 };
 
 Result<Reply> ReadSmtpReply(Conversation& c) {
@@ -193,6 +271,7 @@ Result<Reply> ReadSmtpReply(Conversation& c) {
       reply.first_line = *line;
       reply.code = std::stoi(line->substr(0, 3));
     }
+    reply.lines.push_back(line->size() > 4 ? line->substr(4) : "");
     if (line->size() == 3 || (*line)[3] == ' ') return reply;
     if ((*line)[3] != '-') return Fail("not an SMTP reply: " + Quote(*line));
   }
@@ -211,10 +290,36 @@ ProbeResult Smtp(Conversation& c, const ProbeOptions& o) {
   if (!reply) return Failed(c, reply.error().message, "after " + hello);
   if (reply->code != 250)
     return Failed(c, Quote(reply->first_line), "after " + hello);
-  (void)c.Write("QUIT\r\n");
   ProbeResult r;
-  r.ok = true;
   r.data = {{"greeting", greeting->first_line}};
+  if (o.starttls) {
+    bool offered = false;
+    for (const auto& keyword : reply->lines)
+      offered = offered || keyword == "STARTTLS";
+    if (!offered) return Failed(c, "no STARTTLS offered", "after " + hello);
+    if (auto w = c.Write("STARTTLS\r\n"); !w) {
+      return Failed(c, w.error().message, "sending STARTTLS");
+    }
+    auto ready = ReadSmtpReply(c);
+    if (!ready) return Failed(c, ready.error().message, "after STARTTLS");
+    if (ready->code != 220)
+      return Failed(c, Quote(ready->first_line), "after STARTTLS");
+    auto version = c.StartTls();
+    if (!version) return Failed(c, version.error().message, "after STARTTLS");
+    if (auto w = c.Write(hello + " " + o.helo + "\r\n"); !w) {
+      return Failed(c, w.error().message, "sending " + hello + " over TLS");
+    }
+    auto again = ReadSmtpReply(c);
+    if (!again)
+      return Failed(c, again.error().message, "after " + hello + " over TLS");
+    if (again->code != 250) {
+      return Failed(c, Quote(again->first_line),
+                    "after " + hello + " over TLS");
+    }
+    r.data["tls"] = *version;
+  }
+  (void)c.Write("QUIT\r\n");
+  r.ok = true;
   return r;
 }
 

@@ -34,6 +34,7 @@ struct ProbeOptions {
   std::string host = "127.0.0.1";  // numeric IPv4 or IPv6
   int port = 0;
   std::string helo = "ehabus";  // EHLO/LHLO name
+  bool starttls = false;  // SMTP: require STARTTLS, then EHLO again over TLS
   std::string http_path = "/";
   int http_status = 200;
   std::string http_expect;            // substring the body must hold

@@ -74,6 +74,7 @@ tl::expected<Profile, std::vector<ConfigError>> LoadProfile(
     s.command = SplitWords(config->String(section, "command"));
     s.depends = config->List(section, "depends");
     s.monitored = config->Bool(section, "monitored");
+    s.starttls = config->Bool(section, "starttls");
     auto where = [&](const char* key) {
       auto at = config->Where(section, key);
       return at ? *at : Location{path, line_of(section)};
@@ -242,6 +243,7 @@ CheckDefinition MakeServiceCheck(const ServiceSpec& service,
   probe.helo = settings.helo;
   probe.http_path = service.path;
   probe.http_expect = service.expect;
+  probe.starttls = service.starttls;
   if (auto protocol = ParseProtocol(service.check)) {
     probe.protocol = *protocol;
     if (*protocol == Protocol::kImap || *protocol == Protocol::kPop3)

@@ -24,6 +24,7 @@ struct ServiceSpec {
   std::vector<std::string> command;  // argv for check = command
   std::vector<std::string> depends;
   bool monitored = true;
+  bool starttls = false;
 };
 
 struct Profile {

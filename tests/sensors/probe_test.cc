@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -283,6 +284,64 @@ TEST(ProbeTest, ProcessFromPidFile) {
   auto empty = dir.Write("empty.pid", "");
   EXPECT_EQ(ProbeProcess(empty, "").reason,
             "process: pid file " + empty + " holds no pid");
+}
+
+}  // namespace
+}  // namespace ehabus::sensors
+
+namespace ehabus::sensors {
+namespace {
+
+TEST(ProbeTest, StartTlsNotOffered) {
+  FakeServer server(GoodSmtp);
+  ProbeOptions options;
+  options.starttls = true;
+  auto r = ProbeNow(Protocol::kSmtp, server.port(), 2000ms, options);
+  EXPECT_EQ(r.reason, Where(Protocol::kSmtp, server.port()) +
+                          ": no STARTTLS offered after EHLO");
+}
+
+TEST(ProbeTest, TlsHandshakeFailure) {
+  // FAKE: offers STARTTLS, says 220, then speaks plain text instead of TLS.
+  FakeServer server([](int fd) {
+    FakeServer::Send(fd, "220 ready\r\n");
+    FakeServer::ReadLine(fd);
+    FakeServer::Send(fd, "250-mail\r\n250 STARTTLS\r\n");
+    FakeServer::ReadLine(fd);
+    FakeServer::Send(fd, "220 go ahead\r\n");
+    FakeServer::Send(fd, "this is not a TLS server hello at all\r\n");
+    FakeServer::Hold(fd);
+  });
+  ProbeOptions options;
+  options.starttls = true;
+  auto r = ProbeNow(Protocol::kSmtp, server.port(), 2000ms, options);
+  EXPECT_FALSE(r.ok);
+  std::string prefix =
+      Where(Protocol::kSmtp, server.port()) + ": TLS handshake failed: error:";
+  EXPECT_TRUE(r.reason.starts_with(prefix)) << r.reason;
+  EXPECT_TRUE(r.reason.ends_with(" after STARTTLS")) << r.reason;
+}
+
+TEST(ProbeTest, StartTlsAgainstRealPostfix) {
+  if (access("/usr/sbin/postfix", X_OK) != 0)
+    GTEST_SKIP() << "postfix is not installed";
+  ehabus::testing::TempDir certs;
+  chmod(certs.path().c_str(), 0755);
+  auto made = ehabus::testing::Run(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+       "-subj", "/CN=mail.ehabus.test", "-days", "1", "-keyout",
+       certs.path() + "/key.pem", "-out", certs.path() + "/cert.pem"});
+  ASSERT_EQ(made.exit_code(), 0) << made.output;
+  chmod((certs.path() + "/key.pem").c_str(), 0644);
+  ehabus::testing::Postfix postfix(
+      "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = " + certs.path() +
+      "/cert.pem\nsmtpd_tls_key_file = " + certs.path() + "/key.pem\n");
+  ASSERT_TRUE(postfix.Start()) << postfix.Log();
+  ProbeOptions options;
+  options.starttls = true;
+  auto r = ProbeNow(Protocol::kSmtp, postfix.smtp_port(), 5000ms, options);
+  EXPECT_TRUE(r.ok) << r.reason << "\n" << postfix.Log();
+  EXPECT_TRUE(r.data["tls"].get<std::string>().starts_with("TLSv1.")) << r.data;
 }
 
 }  // namespace

@@ -186,7 +186,7 @@ std::string Dovecot::Log() const {
   return out.str();
 }
 
-Postfix::Postfix() : smtp_(FreePort()) {
+Postfix::Postfix(const std::string& extra_main_cf) : smtp_(FreePort()) {
   const auto& d = dir_.path();
   chmod(d.c_str(), 0755);
   dir_.Write("queue/.keep", "");
@@ -218,7 +218,8 @@ Postfix::Postfix() : smtp_(FreePort()) {
                  "/data\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n"
                  "myhostname = mail.ehabus.test\nmydestination = localhost\n"
                  "mynetworks = 127.0.0.0/8\nmaillog_file = /dev/stdout\n"
-                 "syslog_name = postfix-ehabus-test\n");
+                 "syslog_name = postfix-ehabus-test\n" +
+                 extra_main_cf);
 }
 
 namespace {

@@ -73,7 +73,8 @@ class Dovecot {
 // a loopback port, run in the foreground (the master is our child).
 class Postfix {
  public:
-  Postfix();
+  // EXTRA_MAIN_CF: more main.cf lines (e.g. TLS settings).
+  explicit Postfix(const std::string& extra_main_cf = "");
   ~Postfix();
   bool Start();
   void Kill(int signal);
