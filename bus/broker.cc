@@ -18,17 +18,6 @@ constexpr std::size_t kMaxSources = 4096;
 constexpr int kBatch = 1024;  // messages per wake-up before polling others
 constexpr auto kRejectWindow = std::chrono::seconds(1);
 
-// Into a reused buffer: this runs for every message.
-void SourceKey(const Event& e, std::string& key) {
-  key.assign(e.node);
-  key += '\0';
-  key += e.source.component;
-  key += '\0';
-  key += std::to_string(e.source.pid);
-  key += '\0';
-  key += std::to_string(e.source.started_us);
-}
-
 // Restrict who may use an ipc socket: the socket file's mode and group.
 Result<void> SecureIpc(const std::string& endpoint, unsigned mode,
                        const std::string& group) {

@@ -444,6 +444,16 @@ std::string Quote(std::string_view untrusted) {
   return out;
 }
 
+void SourceKey(const Event& event, std::string& key) {
+  key.assign(event.node);
+  key += '\0';
+  key += event.source.component;
+  key += '\0';
+  key += std::to_string(event.source.pid);
+  key += '\0';
+  key += std::to_string(event.source.started_us);
+}
+
 Encoded Encode(const Event& event) {
   // Written directly rather than through a json object: this runs for every
   // event published. Keys in sorted order, as nlohmann writes them.

@@ -73,6 +73,10 @@ struct Encoded {
   std::string body;
 };
 
+// Identifies the publisher of EVENT (node, component, pid, start time), into
+// KEY, reusing its buffer: the broker and subscribers do this per message.
+void SourceKey(const Event& event, std::string& key);
+
 Encoded Encode(const Event& event);
 // Strict: rejects bad sizes, non-JSON, unknown or missing fields, wrong types,
 // bad topics, and a body whose topic differs from the frame's.

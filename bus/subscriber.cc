@@ -11,19 +11,6 @@ namespace {
 // Bounds the memory a hostile publisher inventing sources can cost us.
 constexpr std::size_t kMaxTracked = 1 << 16;
 
-// Into a reused buffer: this runs for every message.
-void TrackKey(const Event& event, std::string& key) {
-  key.assign(event.node);
-  key += '\0';
-  key += event.source.component;
-  key += '\0';
-  key += std::to_string(event.source.pid);
-  key += '\0';
-  key += std::to_string(event.source.started_us);
-  key += '\0';
-  key += event.topic;
-}
-
 void ApplyCurve(zmq::socket_t& socket, const CurveClient& curve) {
   socket.set(zmq::sockopt::curve_serverkey, curve.server_public);
   socket.set(zmq::sockopt::curve_publickey, curve.client_public);
@@ -167,7 +154,10 @@ std::optional<Delivery> Subscriber::Accept(std::string_view topic,
   }
   Delivery delivery{std::move(*event), from_snapshot, 0};
   if (last_seq_.size() >= kMaxTracked) last_seq_.clear();
-  TrackKey(delivery.event, key_buffer_);
+  // Sequences run per source and topic.
+  SourceKey(delivery.event, key_buffer_);
+  key_buffer_ += '\0';
+  key_buffer_ += delivery.event.topic;
   auto [it, inserted] = last_seq_.try_emplace(key_buffer_, 0);
   std::uint64_t last = it->second;
   std::uint64_t seq = delivery.event.seq;

@@ -37,15 +37,9 @@ ProbeResult ProbeMysql(const MysqlOptions& o, Deadline deadline) {
   auto start = std::chrono::steady_clock::now();
   std::string label = "mysql " + o.host + ":" + std::to_string(o.port);
   ProbeResult r;
-  auto finish = [&](bool ok, std::string reason) {
-    r.ok = ok;
-    r.reason = std::move(reason);
-    r.latency = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - start);
-    return r;
-  };
+
   std::unique_ptr<MYSQL, CloseMysql> db(mysql_init(nullptr));
-  if (!db) return finish(false, label + ": out of memory");
+  if (!db) return Finish(r, start, false, label + ": out of memory");
   auto left = std::chrono::ceil<std::chrono::seconds>(deadline - start).count();
   unsigned timeout = static_cast<unsigned>(std::max<std::int64_t>(left, 1));
   mysql_options(db.get(), MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
@@ -57,9 +51,9 @@ ProbeResult ProbeMysql(const MysqlOptions& o, Deadline deadline) {
   if (!mysql_real_connect(db.get(), o.host.c_str(), o.user.c_str(),
                           o.password.c_str(), nullptr,
                           static_cast<unsigned>(o.port), nullptr, 0)) {
-    return finish(false, label + ": connect: " + Quote(mysql_error(db.get())) +
-                             " (" + std::to_string(mysql_errno(db.get())) +
-                             ")");
+    return Finish(r, start, false,
+                  label + ": connect: " + Quote(mysql_error(db.get())) + " (" +
+                      std::to_string(mysql_errno(db.get())) + ")");
   }
   r.data = {{"server", mysql_get_server_info(db.get())}};
   std::string last_value_;  // first column of the first row of the last query
@@ -79,13 +73,15 @@ ProbeResult ProbeMysql(const MysqlOptions& o, Deadline deadline) {
     return std::nullopt;
   };
   if (auto failed = query("SELECT 1", "SELECT 1"))
-    return finish(false, *failed);
+    return Finish(r, start, false, *failed);
   if (last_value_ != "1")
-    return finish(false, label + ": SELECT 1 returned " + Quote(last_value_));
+    return Finish(r, start, false,
+                  label + ": SELECT 1 returned " + Quote(last_value_));
   if (!o.heartbeat_table.empty()) {
     if (!PlainTable(o.heartbeat_table)) {
-      return finish(false, label + ": heartbeat table " +
-                               Quote(o.heartbeat_table) + " is not db.table");
+      return Finish(r, start, false,
+                    label + ": heartbeat table " + Quote(o.heartbeat_table) +
+                        " is not db.table");
     }
     std::string stamp = std::to_string(WallMicros());
     std::string node(o.node.size() * 2 + 1, '\0');
@@ -104,14 +100,16 @@ ProbeResult ProbeMysql(const MysqlOptions& o, Deadline deadline) {
              {"SELECT at FROM " + o.heartbeat_table + " WHERE node = '" + node +
                   "'",
               "the heartbeat read"}}) {
-      if (auto failed = query(sql, step)) return finish(false, *failed);
+      if (auto failed = query(sql, step))
+        return Finish(r, start, false, *failed);
     }
     if (last_value_ != stamp) {
-      return finish(false, label + ": heartbeat read back " +
-                               Quote(last_value_) + ", wrote " + stamp);
+      return Finish(r, start, false,
+                    label + ": heartbeat read back " + Quote(last_value_) +
+                        ", wrote " + stamp);
     }
   }
-  return finish(true, label + " answers");
+  return Finish(r, start, true, label + " answers");
 }
 
 }  // namespace ehabus::sensors

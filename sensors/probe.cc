@@ -521,6 +521,16 @@ std::string_view ToString(Protocol protocol) {
   return "?";
 }
 
+ProbeResult Finish(ProbeResult& result,
+                   std::chrono::steady_clock::time_point start, bool ok,
+                   std::string reason) {
+  result.ok = ok;
+  result.reason = std::move(reason);
+  result.latency = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
+  return result;
+}
+
 ProbeResult Probe(const ProbeOptions& options, Deadline deadline) {
   auto start = Clock::now();
   // Rounded: a caller's "now + 300ms" is a hair less by the time we get here.
@@ -566,40 +576,38 @@ ProbeResult Probe(const ProbeOptions& options, Deadline deadline) {
 ProbeResult ProbeProcess(const std::string& pidfile, const std::string& name) {
   auto start = Clock::now();
   ProbeResult r;
-  auto finish = [&](bool ok, std::string reason) {
-    r.ok = ok;
-    r.reason = std::move(reason);
-    r.latency = std::chrono::duration_cast<std::chrono::microseconds>(
-        Clock::now() - start);
-    return r;
-  };
+
   std::ifstream in(pidfile);
   if (!in)
-    return finish(false,
+    return Finish(r, start, false,
                   "process: pid file " + pidfile + ": " + std::strerror(errno));
   long pid = 0;
   if (!(in >> pid) || pid <= 0)
-    return finish(false, "process: pid file " + pidfile + " holds no pid");
+    return Finish(r, start, false,
+                  "process: pid file " + pidfile + " holds no pid");
   std::string proc = "/proc/" + std::to_string(pid);
   std::ifstream stat(proc + "/stat");
   std::string field, comm, state;
   if (!(stat >> field >> comm >> state)) {
-    return finish(false, "process " + std::to_string(pid) + " (from " +
-                             pidfile + ") is not running");
+    return Finish(r, start, false,
+                  "process " + std::to_string(pid) + " (from " + pidfile +
+                      ") is not running");
   }
   if (state == "Z" || state == "X") {
-    return finish(false, "process " + std::to_string(pid) + " is a zombie");
+    return Finish(r, start, false,
+                  "process " + std::to_string(pid) + " is a zombie");
   }
   std::ifstream comm_file(proc + "/comm");
   std::string actual;
   std::getline(comm_file, actual);
   r.data = {{"pid", pid}, {"comm", actual}};
   if (!name.empty() && actual != name) {
-    return finish(false, "pid " + std::to_string(pid) + " from " + pidfile +
-                             " is " + Quote(actual) + ", not " + Quote(name) +
-                             " (stale pid file)");
+    return Finish(r, start, false,
+                  "pid " + std::to_string(pid) + " from " + pidfile + " is " +
+                      Quote(actual) + ", not " + Quote(name) +
+                      " (stale pid file)");
   }
-  return finish(true,
+  return Finish(r, start, true,
                 "process " +
                     (name.empty() ? std::to_string(pid)
                                   : name + "[" + std::to_string(pid) + "]") +

@@ -49,6 +49,11 @@ struct ProbeResult {
   nlohmann::json data = nlohmann::json::object();
 };
 
+// Sets OK and REASON on RESULT and its latency since START; returns RESULT.
+ProbeResult Finish(ProbeResult& result,
+                   std::chrono::steady_clock::time_point start, bool ok,
+                   std::string reason);
+
 // Runs one conversation; at DEADLINE it gives up and says where it was.
 ProbeResult Probe(const ProbeOptions& options, Deadline deadline);
 

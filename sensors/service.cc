@@ -203,27 +203,22 @@ ProbeResult ProbeCommand(const std::vector<std::string>& argv,
   options.output = SpawnOptions::Output::kCapture;
   options.capture_limit = 4096;
   auto child = Subprocess::Spawn(options);
-  auto finish = [&](bool ok, std::string reason) {
-    r.ok = ok;
-    r.reason = std::move(reason);
-    r.latency = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - start);
-    return r;
-  };
-  if (!child) return finish(false, child.error().message);
+
+  if (!child) return Finish(r, start, false, child.error().message);
   auto left = std::chrono::round<std::chrono::milliseconds>(deadline - start);
   auto status = child->Wait(std::max(left, std::chrono::milliseconds(0)));
   if (!status) {
     child->Stop(std::chrono::milliseconds(0));
-    return finish(false, "`" + shown + "` did not finish within " +
-                             std::to_string(left.count()) + " ms (killed)");
+    return Finish(r, start, false,
+                  "`" + shown + "` did not finish within " +
+                      std::to_string(left.count()) + " ms (killed)");
   }
   std::string first = child->output().substr(0, child->output().find('\n'));
   if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-    return finish(true, "`" + shown + "` exit 0");
+    return Finish(r, start, true, "`" + shown + "` exit 0");
   std::string reason = "`" + shown + "` " + DescribeWaitStatus(*status);
   if (!first.empty()) reason += ": " + Quote(first);
-  return finish(false, reason);
+  return Finish(r, start, false, reason);
 }
 
 CheckDefinition MakeServiceCheck(const ServiceSpec& service,
