@@ -264,7 +264,12 @@ class ConfigLoader {
       if (spec == nullptr) continue;
       for (const auto& key : spec->keys) {
         auto it = config_.values_.find(section);
-        if (key.required &&
+        // A key given with a bad value was reported already, not missing.
+        bool reported = std::any_of(
+            errors_.begin(), errors_.end(), [&](const ConfigError& e) {
+              return e.section == section && e.key == key.name;
+            });
+        if (key.required && !reported &&
             (it == config_.values_.end() || !it->second.contains(key.name))) {
           errors_.push_back({header.file, header.line, section,
                              std::string(key.name), "required key missing"});

@@ -122,6 +122,117 @@ const Schema& FullSchema() {
             "IMAP/POP3 canary account ([canary] user, password); readable "
             "only by ehabus. Used when it exists."},
        }},
+      {"sensor.storage",
+       "ehabus-sensor-storage: every [storage.NAME] mount, checked from a "
+       "thread that is abandoned at its deadline (a hung mount never stalls "
+       "the sensor).",
+       {
+           {"interval", ValueType::kDuration, "2s",
+            "Time between two checks of a healthy mount.", 100, 3'600'000},
+           {"retry", ValueType::kDuration, "500ms",
+            "Time to the next check after a failure.", 50, 3'600'000},
+           {"timeout", ValueType::kDuration, "3s",
+            "Deadline of one check: a mount that has not answered by then is "
+            "hung. A hang is reported within interval + timeout + retry.",
+            10, 600'000},
+           {"fall", ValueType::kInt, "2", "Failures in a row before down.", 1,
+            100},
+           {"rise", ValueType::kInt, "1", "Successes in a row before up.", 1,
+            100},
+           {"refresh", ValueType::kDuration, "60s",
+            "A mount's state is re-published at least this often.", 1000,
+            86'400'000},
+       }},
+      {"storage.*",
+       "One mount of shared storage, in mount order (the cluster renders "
+       "one Filesystem resource per section).",
+       {
+           {"device",
+            ValueType::kString,
+            "",
+            "/dev/PATH, UUID=..., LABEL=... (resolved with libblkid) or "
+            "network HOST:/EXPORT.",
+            0,
+            0,
+            {},
+            true},
+           {"mountpoint",
+            ValueType::kPath,
+            "",
+            "Where it is mounted.",
+            0,
+            0,
+            {},
+            true},
+           {"fstype", ValueType::kString, "",
+            "Expected file system type (e.g. ext4, fuse.sshfs); empty: any."},
+           {"options", ValueType::kString, "", "Mount options."},
+           {"write_probe", ValueType::kBool, "yes",
+            "Write, sync and read back a 4 KiB probe file each check (direct "
+            "I/O on block devices): finds I/O errors a read does not."},
+           {"probe_file", ValueType::kString, ".ehabus-probe",
+            "Name of the probe file in the mount's top directory; the node "
+            "name is appended."},
+           {"max_used_percent", ValueType::kInt, "95",
+            "Space or inodes used past this is a failure (disk full).", 1, 100},
+           {"cluster_managed", ValueType::kBool, "yes",
+            "yes: not mounted is normal (the cluster mounts it on the active "
+            "node only) and reported as standby; no: it must be mounted "
+            "here."},
+       }},
+      {"sensor.network",
+       "ehabus-sensor-network: reachability of gateways and targets, link "
+       "state of interfaces, and where the VIP is.",
+       {
+           {"targets", ValueType::kList, "",
+            "Numeric addresses pinged (ICMP echo), or tcp:ADDRESS:PORT "
+            "connected to; e.g. the gateway."},
+           {"min_targets", ValueType::kInt, "1",
+            "How many targets must answer for the network to be up.", 1, 1000},
+           {"interfaces", ValueType::kList, "",
+            "Interfaces whose link must be up (rtnetlink: up and carrier)."},
+           {"vip", ValueType::kList, "",
+            "Service addresses; reported as present or absent on this node "
+            "(information, never a failure)."},
+           {"interval", ValueType::kDuration, "2s", "Time between two checks.",
+            100, 3'600'000},
+           {"retry", ValueType::kDuration, "500ms",
+            "Time to the next check after a failure.", 50, 3'600'000},
+           {"timeout", ValueType::kDuration, "1s",
+            "Deadline of one check (an echo not answered by then is lost).", 10,
+            600'000},
+           {"fall", ValueType::kInt, "3",
+            "Failures in a row before down (a lost echo is not an outage).", 1,
+            100},
+           {"rise", ValueType::kInt, "2", "Successes in a row before up.", 1,
+            100},
+           {"refresh", ValueType::kDuration, "60s",
+            "States are re-published at least this often.", 1000, 86'400'000},
+       }},
+      {"sensor.heartbeat",
+       "ehabus-sensor-heartbeat: corosync membership, quorum and links, and "
+       "the SBD disk; says whether shared storage is healthy when a link "
+       "fails.",
+       {
+           {"corosync", ValueType::kBool, "yes",
+            "Watch corosync (through its cmap, quorum and cfg libraries)."},
+           {"sbd_devices", ValueType::kList, "",
+            "SBD heartbeat disks, read with `sbd -d DEV list`."},
+           {"sbd_command", ValueType::kPath, "/usr/sbin/sbd",
+            "The sbd program."},
+           {"interval", ValueType::kDuration, "2s", "Time between two checks.",
+            100, 3'600'000},
+           {"retry", ValueType::kDuration, "500ms",
+            "Time to the next check after a failure.", 50, 3'600'000},
+           {"timeout", ValueType::kDuration, "2s", "Deadline of one check.", 10,
+            600'000},
+           {"fall", ValueType::kInt, "2", "Failures in a row before down.", 1,
+            100},
+           {"rise", ValueType::kInt, "1", "Successes in a row before up.", 1,
+            100},
+           {"refresh", ValueType::kDuration, "60s",
+            "States are re-published at least this often.", 1000, 86'400'000},
+       }},
   };
   return schema;
 }

@@ -8,6 +8,10 @@
 
 namespace ehabus::sensors {
 
+// A probe gives up at its deadline and then still reports; it is abandoned
+// only when it has not reported this long after.
+constexpr std::chrono::milliseconds kGrace{100};
+
 std::string_view ToString(Health health) {
   switch (health) {
     case Health::kUnknown:
@@ -136,7 +140,7 @@ std::chrono::milliseconds SensorRuntime::Step(Clock::time_point now) {
       if (done) {
         check.running.reset();
         if (!check.abandoned) Finish(check, result, now);
-      } else if (!check.abandoned && now >= check.deadline) {
+      } else if (!check.abandoned && now >= check.deadline + kGrace) {
         check.abandoned = true;
         ProbeResult overdue;
         overdue.reason = check.definition.name + ": no result within " +
@@ -162,7 +166,7 @@ std::chrono::milliseconds SensorRuntime::Step(Clock::time_point now) {
     }
     if (!check.running && now >= check.next_run) Start(check, now);
     if (check.running && !check.abandoned)
-      next = std::min(next, check.deadline);
+      next = std::min(next, check.deadline + kGrace);
     next = std::min(next, check.next_run);
   }
   // Until the next run or deadline; a finished run wakes the caller sooner

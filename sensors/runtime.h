@@ -3,7 +3,8 @@
 //
 // Lifecycle of a check: added with Add(); each Step() starts the checks that
 // are due, each on its own thread, and collects the ones that finished. A
-// check still running at its deadline is reported as a failure ("no result
+// check still running 100 ms past its deadline (a probe that honours the
+// deadline reports by then) is reported as a failure ("no result
 // within ...") and abandoned: its thread is left to end by itself (a probe
 // stuck in the kernel on a hung mount cannot be killed, only left), and the
 // check is not started again while that run is still stuck, so a hang never

@@ -12,6 +12,7 @@
 #include "bus/log.h"
 #include "bus/publisher.h"
 #include "bus/systemd.h"
+#include "sensors/daemon.h"
 #include "sensors/runtime.h"
 #include "sensors/service.h"
 
@@ -191,42 +192,24 @@ static int Main(int argc, char** argv) {
   apply_watch(true);
   ehabus::NotifyReady("watching " + std::to_string(watched.size()) +
                       " services");
-  ehabus::Watchdog watchdog;
   auto next_watch_look = std::chrono::steady_clock::now();
-  while (!stop.load()) {
-    auto wait = runtime.Step();
-    publisher.Poll();
-    watchdog.Tick();
+  ehabus::sensors::LoopHooks hooks;
+  hooks.tick = [&] {
     auto now = std::chrono::steady_clock::now();
-    if (now >= next_watch_look) {
-      // An edit takes effect within a second: look twice a second.
-      next_watch_look = now + 500ms;
-      if (auto current = Stamp(watch_path); !(current == stamp)) {
-        stamp = current;
-        apply_watch(false);
-      }
+    if (now < next_watch_look) return;
+    // An edit takes effect within a second: look twice a second.
+    next_watch_look = now + 500ms;
+    if (auto current = Stamp(watch_path); !(current == stamp)) {
+      stamp = current;
+      apply_watch(false);
     }
-    // Sleep until a check is due, a check finished, or the broker spoke.
-    zmq::pollitem_t items[] = {{publisher.socket().handle(), 0, ZMQ_POLLIN, 0},
-                               {nullptr, runtime.notify_fd(), ZMQ_POLLIN, 0}};
-    auto until_watch =
-        std::chrono::ceil<std::chrono::milliseconds>(next_watch_look - now);
-    try {
-      zmq::poll(items, 2, std::clamp(std::min(wait, until_watch), 1ms, 1000ms));
-    } catch (const zmq::error_t&) {
-      // EINTR: look at `stop` again.
-    }
-  }
+  };
+  ehabus::sensors::RunSensorLoop(publisher, runtime, stop, hooks);
   ehabus::NotifyStopping();
   return 0;
 }
 
 int main(int argc, char** argv) {
-  try {
-    return Main(argc, argv);
-  } catch (const std::exception& e) {
-    // Let systemd restart us with the reason in the journal, not a core.
-    spdlog::critical("sensor-service failed: {}", e.what());
-    return 1;
-  }
+  return ehabus::sensors::GuardedMain("sensor-service",
+                                      [&] { return Main(argc, argv); });
 }

@@ -106,11 +106,26 @@ TEST(ConfigTest, EveryDefaultInTheSchemaIsValid) {
       if (!key.default_value.empty()) {
         text += std::string(key.name) + " = " + std::string(key.default_value) +
                 "\n";
+      } else if (key.required) {  // a sample value of its type
+        text += std::string(key.name) +
+                (key.type == ValueType::kPath ? " = /x\n" : " = x\n");
       }
     }
     auto config = Config::LoadText(text, "defaults.ini");
     EXPECT_TRUE(config) << Errors(config);
   }
+}
+
+TEST(ConfigTest, StorageSectionNeedsDeviceAndMountpoint) {
+  auto config = Config::LoadText(
+      "[storage.mail]\nfstype = ext4\n"
+      "mountpoint = srv/mail\n",
+      "ehabus.ini");
+  ASSERT_FALSE(config);
+  EXPECT_EQ(Errors(config),
+            "ehabus.ini:1: [storage.mail] device: required key missing\n"
+            "ehabus.ini:3: [storage.mail] mountpoint: expected an absolute "
+            "path, got \"srv/mail\"\n");
 }
 
 // etc/ehabus.ini documents every key with its default; keep it in step.
