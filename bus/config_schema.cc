@@ -220,6 +220,10 @@ const Schema& FullSchema() {
             "SBD heartbeat disks, read with `sbd -d DEV list`."},
            {"sbd_command", ValueType::kPath, "/usr/sbin/sbd",
             "The sbd program."},
+           {"sbd_interval", ValueType::kDuration, "30s",
+            "Time between two reads of an SBD disk (sbd watches its disk "
+            "itself; each read starts a process).",
+            1000, 3'600'000},
            {"interval", ValueType::kDuration, "2s", "Time between two checks.",
             100, 3'600'000},
            {"retry", ValueType::kDuration, "500ms",
@@ -256,6 +260,12 @@ const Schema& ProfileSchema() {
             "enabled here (eYou's em_init_config); read as text, never run."},
            {"enabled_variable", ValueType::kString, "ARRAY_START",
             "The array's name in enabled_list."},
+           {"start", ValueType::kString, "",
+            "Command that starts a service, {service} replaced by its name "
+            "(e.g. eyou_mail start {service}); for services without their own "
+            "start or unit."},
+           {"stop", ValueType::kString, "",
+            "Command that stops a service, as start."},
        }},
       {"service.*",
        "One mail service of the stack.",
@@ -278,7 +288,12 @@ const Schema& ProfileSchema() {
             "Command name (/proc/PID/comm) the pid file must point at."},
            {"command", ValueType::kString, "",
             "For check = command: program and arguments, split at spaces."},
-           {"unit", ValueType::kString, "", "systemd unit, for healers."},
+           {"unit", ValueType::kString, "",
+            "systemd unit: healers start and stop it with systemctl."},
+           {"start", ValueType::kString, "",
+            "Command that starts it (split at spaces); before unit and the "
+            "profile's start."},
+           {"stop", ValueType::kString, "", "Command that stops it."},
            {"depends", ValueType::kList, "",
             "Services this one needs (healers restart dependents with it)."},
            {"installed_if", ValueType::kPath, "",

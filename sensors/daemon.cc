@@ -75,7 +75,8 @@ int ProbeOnce(const std::vector<CheckDefinition>& checks) {
       slot->done.notify_all();
     }).detach();
     std::unique_lock lock(slot->mutex);
-    slot->done.wait_until(lock, deadline, [&] { return slot->result.has_value(); });
+    slot->done.wait_until(lock, deadline,
+                          [&] { return slot->result.has_value(); });
     if (!slot->result) {
       ++failed;
       std::printf("%s: FAILED: no result within %lld ms (hung)\n",

@@ -24,82 +24,122 @@ std::string CsError(const char* what, cs_error_t error) {
 
 }  // namespace
 
-CorosyncView ReadCorosync() {
-  CorosyncView view;
+struct CorosyncClient::Handles {
   cmap_handle_t cmap = 0;
-  if (cs_error_t e = cmap_initialize(&cmap); e != CS_OK) {
-    view.error = CsError("corosync not answering (cmap)", e);
-    return view;
+  quorum_handle_t quorum = 0;
+  corosync_cfg_handle_t cfg = 0;
+  bool cmap_open = false, quorum_open = false, cfg_open = false;
+};
+
+CorosyncClient::CorosyncClient() : handles_(std::make_unique<Handles>()) {}
+
+CorosyncClient::~CorosyncClient() { Close(); }
+
+void CorosyncClient::Close() {
+  if (handles_->cmap_open) cmap_finalize(handles_->cmap);
+  if (handles_->quorum_open) quorum_finalize(handles_->quorum);
+  if (handles_->cfg_open) corosync_cfg_finalize(handles_->cfg);
+  *handles_ = Handles{};
+}
+
+CorosyncView CorosyncClient::Read() {
+  std::lock_guard lock(mutex_);
+  CorosyncView view = ReadLocked();
+  // Any error: connect afresh next time (corosync may have restarted).
+  if (!view.error.empty()) Close();
+  return view;
+}
+
+CorosyncView CorosyncClient::ReadLocked() {
+  CorosyncView view;
+  Handles& h = *handles_;
+  // Connections are kept: opening one costs corosync and us shared-memory
+  // set-up, which every two seconds would be most of the sensor's CPU.
+  if (!h.cmap_open) {
+    if (cs_error_t e = cmap_initialize(&h.cmap); e != CS_OK) {
+      view.error = CsError("corosync not answering (cmap)", e);
+      return view;
+    }
+    h.cmap_open = true;
   }
+  cmap_handle_t cmap = h.cmap;
   // The configured nodes: nodelist.node.N.{nodeid,name}.
   std::map<std::string, CorosyncMember> by_index;
   cmap_iter_handle_t iter = 0;
-  if (cmap_iter_init(cmap, "nodelist.node.", &iter) == CS_OK) {
-    char key[CMAP_KEYNAME_MAXLEN + 1];
-    std::size_t len = 0;
-    cmap_value_types_t type;
-    while (cmap_iter_next(cmap, iter, key, &len, &type) == CS_OK) {
-      std::string k = key;  // nodelist.node.0.nodeid
-      std::size_t dot = k.find('.', 14);
-      if (dot == std::string::npos) continue;
-      std::string index = k.substr(14, dot - 14), field = k.substr(dot + 1);
-      if (field == "nodeid") {
-        std::uint32_t id = 0;
-        if (cmap_get_uint32(cmap, key, &id) == CS_OK)
-          by_index[index].nodeid = id;
-      } else if (field == "name") {
-        char* name = nullptr;
-        if (cmap_get_string(cmap, key, &name) == CS_OK) {
-          by_index[index].name = name;
-          std::free(name);
-        }
+  if (cs_error_t e = cmap_iter_init(cmap, "nodelist.node.", &iter);
+      e != CS_OK) {
+    view.error = CsError("corosync cmap", e);
+    return view;
+  }
+  char key[CMAP_KEYNAME_MAXLEN + 1];
+  std::size_t len = 0;
+  cmap_value_types_t type;
+  while (cmap_iter_next(cmap, iter, key, &len, &type) == CS_OK) {
+    std::string k = key;  // nodelist.node.0.nodeid
+    std::size_t dot = k.find('.', 14);
+    if (dot == std::string::npos) continue;
+    std::string index = k.substr(14, dot - 14), field = k.substr(dot + 1);
+    if (field == "nodeid") {
+      std::uint32_t id = 0;
+      if (cmap_get_uint32(cmap, key, &id) == CS_OK) by_index[index].nodeid = id;
+    } else if (field == "name") {
+      char* name = nullptr;
+      if (cmap_get_string(cmap, key, &name) == CS_OK) {
+        by_index[index].name = name;
+        std::free(name);
       }
     }
-    cmap_iter_finalize(cmap, iter);
   }
+  cmap_iter_finalize(cmap, iter);
   for (auto& [index, member] : by_index) {
-    std::string key =
+    std::string status_key =
         "runtime.members." + std::to_string(member.nodeid) + ".status";
     char* status = nullptr;
-    if (cmap_get_string(cmap, key.c_str(), &status) == CS_OK) {
+    if (cmap_get_string(cmap, status_key.c_str(), &status) == CS_OK) {
       member.joined = std::string(status) == "joined";
       std::free(status);
     }
-    if (member.name.empty()) member.name = "node " + std::to_string(member.nodeid);
+    if (member.name.empty())
+      member.name = "node " + std::to_string(member.nodeid);
     view.members.push_back(member);
   }
-  cmap_finalize(cmap);
 
-  quorum_handle_t quorum = 0;
-  quorum_callbacks_t quorum_callbacks{};
-  std::uint32_t quorum_type = 0;
-  if (cs_error_t e = quorum_initialize(&quorum, &quorum_callbacks, &quorum_type);
-      e != CS_OK) {
-    view.error = CsError("corosync quorum service not answering", e);
-    return view;
+  if (!h.quorum_open) {
+    quorum_callbacks_t callbacks{};
+    std::uint32_t quorum_type = 0;
+    if (cs_error_t e = quorum_initialize(&h.quorum, &callbacks, &quorum_type);
+        e != CS_OK) {
+      view.error = CsError("corosync quorum service not answering", e);
+      return view;
+    }
+    h.quorum_open = true;
   }
   int quorate = 0;
-  cs_error_t qe = quorum_getquorate(quorum, &quorate);
-  quorum_finalize(quorum);
-  if (qe != CS_OK) {
-    view.error = CsError("quorum_getquorate", qe);
+  if (cs_error_t e = quorum_getquorate(h.quorum, &quorate); e != CS_OK) {
+    view.error = CsError("quorum_getquorate", e);
     return view;
   }
   view.quorate = quorate != 0;
 
-  corosync_cfg_handle_t cfg = 0;
-  corosync_cfg_callbacks_t cfg_callbacks{};
-  if (cs_error_t e = corosync_cfg_initialize(&cfg, &cfg_callbacks); e != CS_OK) {
-    view.error = CsError("corosync cfg service not answering", e);
-    return view;
+  if (!h.cfg_open) {
+    corosync_cfg_callbacks_t callbacks{};
+    if (cs_error_t e = corosync_cfg_initialize(&h.cfg, &callbacks);
+        e != CS_OK) {
+      view.error = CsError("corosync cfg service not answering", e);
+      return view;
+    }
+    h.cfg_open = true;
   }
   unsigned local = 0;
-  corosync_cfg_local_get(cfg, &local);
+  if (cs_error_t e = corosync_cfg_local_get(h.cfg, &local); e != CS_OK) {
+    view.error = CsError("corosync_cfg_local_get", e);
+    return view;
+  }
   view.local = local;
   for (const auto& member : view.members) {
     if (member.nodeid == local) continue;
     corosync_cfg_node_status_v1 status{};
-    if (corosync_cfg_node_status_get(cfg, member.nodeid, CFG_NODE_STATUS_V1,
+    if (corosync_cfg_node_status_get(h.cfg, member.nodeid, CFG_NODE_STATUS_V1,
                                      &status) != CS_OK)
       continue;
     for (int i = 0; i < CFG_MAX_LINKS; ++i) {
@@ -109,7 +149,6 @@ CorosyncView ReadCorosync() {
                             link.dst_ipaddr, link.connected != 0});
     }
   }
-  corosync_cfg_finalize(cfg);
   return view;
 }
 
@@ -127,8 +166,8 @@ ProbeResult MembershipResult(const CorosyncView& view) {
   result.data["members"] = members;
   result.data["quorate"] = view.quorate;
   result.data["local_nodeid"] = view.local;
-  std::string reason = "members: " + (joined.empty() ? "none" : joined) +
-                       "; " + (view.quorate ? "quorate" : "NOT quorate");
+  std::string reason = "members: " + (joined.empty() ? "none" : joined) + "; " +
+                       (view.quorate ? "quorate" : "NOT quorate");
   if (!missing.empty()) reason += "; not a member: " + missing;
   return Finish(result, start, view.quorate && missing.empty(), reason);
 }
@@ -145,18 +184,18 @@ ProbeResult LinksResult(const CorosyncView& view) {
                      {"src", l.src},
                      {"dst", l.dst},
                      {"connected", l.connected}});
-    std::string text = "link " + std::to_string(l.link) + " to " +
-                       l.peer_name + " (" + l.dst + ")";
+    std::string text = "link " + std::to_string(l.link) + " to " + l.peer_name +
+                       " (" + l.dst + ")";
     Append(l.connected ? up : down, text);
   }
   result.data["links"] = links;
   if (view.links.empty())
     return Finish(result, start, true, "no peer links (single node)");
-  std::string reason = down.empty()
-                           ? "all connected: " + up
-                           : "disconnected: " + down +
-                                 (up.empty() ? "; no link left"
-                                             : "; still connected: " + up);
+  std::string reason =
+      down.empty()
+          ? "all connected: " + up
+          : "disconnected: " + down +
+                (up.empty() ? "; no link left" : "; still connected: " + up);
   return Finish(result, start, down.empty(), reason);
 }
 
@@ -177,15 +216,16 @@ ProbeResult ProbeSbd(const std::string& sbd, const std::string& device,
   if (!status) {
     child->Stop(std::chrono::milliseconds(100));
     return Finish(result, start, false,
-                  device + ": sbd list gave no answer within the deadline "
-                           "(disk hung?)");
+                  device +
+                      ": sbd list gave no answer within the deadline "
+                      "(disk hung?)");
   }
   std::string output = child->output();
   if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
     std::string first = output.substr(0, output.find('\n'));
     return Finish(result, start, false,
-                  device + ": sbd list failed (" +
-                      DescribeWaitStatus(*status) + "): " + Quote(first));
+                  device + ": sbd list failed (" + DescribeWaitStatus(*status) +
+                      "): " + Quote(first));
   }
   // "0\tnode1\tclear\t" per slot.
   nlohmann::json slots = nlohmann::json::array();

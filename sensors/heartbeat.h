@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -33,8 +34,24 @@ struct CorosyncView {
   std::vector<CorosyncLink> links;      // enabled links to every peer
 };
 
-// Asks the local corosync (IPC; the runtime's deadline bounds a stuck call).
-CorosyncView ReadCorosync();
+// Asks the local corosync through one kept set of connections (cmap,
+// quorum, cfg), reconnecting after an error. Calls are serialised; a call
+// stuck in a hung corosync is bounded by the runtime's deadline.
+class CorosyncClient {
+ public:
+  CorosyncClient();
+  ~CorosyncClient();
+  CorosyncClient(const CorosyncClient&) = delete;
+  CorosyncClient& operator=(const CorosyncClient&) = delete;
+  CorosyncView Read();
+
+ private:
+  struct Handles;
+  CorosyncView ReadLocked();
+  void Close();
+  std::mutex mutex_;
+  std::unique_ptr<Handles> handles_;
+};
 
 // Membership and quorum: corosync answers, the partition is quorate, every
 // configured node is a member.

@@ -29,8 +29,8 @@ ProbeResult WithStorage(ProbeResult result,
   std::string text = storage.Describe(healthy);
   result.data["storage_healthy"] = healthy;
   if (!result.ok) {
-    result.reason += "; " + text +
-                     (healthy ? ": no switch for a heartbeat loss alone" : "");
+    result.reason +=
+        "; " + text + (healthy ? ": no switch for a heartbeat loss alone" : "");
   }
   return result;
 }
@@ -49,6 +49,8 @@ int Main(int argc, char** argv) {
 
   auto storage = std::make_shared<ehabus::sensors::StorageView>();
   std::vector<CheckDefinition> checks;
+  // Shared by both corosync checks; lives as long as any check's thread.
+  auto corosync = std::make_shared<ehabus::sensors::CorosyncClient>();
   std::string names;
   if (config->Bool(section, "corosync")) {
     CheckDefinition membership;
@@ -56,10 +58,9 @@ int Main(int argc, char** argv) {
     membership.topic = "heartbeat.corosync";
     membership.subject = "corosync";
     timing.ApplyTo(membership);
-    membership.run = [storage](Deadline) {
-      return WithStorage(
-          ehabus::sensors::MembershipResult(ehabus::sensors::ReadCorosync()),
-          *storage);
+    membership.run = [storage, corosync](Deadline) {
+      return WithStorage(ehabus::sensors::MembershipResult(corosync->Read()),
+                         *storage);
     };
     checks.push_back(std::move(membership));
     CheckDefinition links;
@@ -67,10 +68,9 @@ int Main(int argc, char** argv) {
     links.topic = "heartbeat.links";
     links.subject = "links";
     timing.ApplyTo(links);
-    links.run = [storage](Deadline) {
-      return WithStorage(
-          ehabus::sensors::LinksResult(ehabus::sensors::ReadCorosync()),
-          *storage);
+    links.run = [storage, corosync](Deadline) {
+      return WithStorage(ehabus::sensors::LinksResult(corosync->Read()),
+                         *storage);
     };
     checks.push_back(std::move(links));
     names = "corosync";
@@ -83,6 +83,9 @@ int Main(int argc, char** argv) {
     check.topic = "heartbeat.sbd" + std::to_string(index++);
     check.subject = "sbd";
     timing.ApplyTo(check);
+    // sbd itself watches its disk; ours is a view for people, and each
+    // `sbd list` costs a process start.
+    check.interval = config->Duration(section, "sbd_interval");
     check.run = [sbd, device, storage](Deadline deadline) {
       return WithStorage(ehabus::sensors::ProbeSbd(sbd, device, deadline),
                          *storage);
@@ -96,8 +99,9 @@ int Main(int argc, char** argv) {
   const auto& stop = ehabus::InstallStopSignals();
   zmq::context_t context(1);
   auto endpoints = ehabus::EndpointsFrom(*config);
-  ehabus::Publisher publisher(context, {endpoints.pub, ehabus::NodeName(*config),
-                                        "sensor-heartbeat", 10000});
+  ehabus::Publisher publisher(
+      context,
+      {endpoints.pub, ehabus::NodeName(*config), "sensor-heartbeat", 10000});
   ehabus::SubscriberOptions sub_options;
   sub_options.sub_endpoint = endpoints.sub;
   sub_options.snapshot_endpoint = endpoints.snapshot;

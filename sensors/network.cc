@@ -69,7 +69,8 @@ void Launch(Flight& f) {
   f.v6 = addr.ss_family == AF_INET6;
   f.sent = Clock::now();
   if (f.target->kind == NetTarget::Kind::kTcp) {
-    f.fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    f.fd =
+        socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (f.fd < 0) {
       f.error = std::string("socket: ") + std::strerror(errno);
       f.done = true;
@@ -88,8 +89,8 @@ void Launch(Flight& f) {
     }
     return;
   }
-  int protocol = f.v6 ? static_cast<int>(IPPROTO_ICMPV6)
-                      : static_cast<int>(IPPROTO_ICMP);
+  int protocol =
+      f.v6 ? static_cast<int>(IPPROTO_ICMPV6) : static_cast<int>(IPPROTO_ICMP);
   // A ping socket needs net.ipv4.ping_group_range; root may use a raw one.
   f.fd = socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                 protocol);
@@ -132,8 +133,8 @@ void Launch(Flight& f) {
 }
 
 void Receive(Flight& f, short revents) {
-  double rtt = std::chrono::duration<double, std::milli>(Clock::now() - f.sent)
-                   .count();
+  double rtt =
+      std::chrono::duration<double, std::milli>(Clock::now() - f.sent).count();
   if (f.target->kind == NetTarget::Kind::kTcp) {
     int error = 0;
     socklen_t len = sizeof error;
@@ -166,7 +167,7 @@ void Receive(Flight& f, short revents) {
     }
     if (size < 8) continue;
     int reply_type = f.v6 ? static_cast<int>(ICMP6_ECHO_REPLY)
-                         : static_cast<int>(ICMP_ECHOREPLY);
+                          : static_cast<int>(ICMP_ECHOREPLY);
     bool reply = icmp[0] == reply_type;
     std::uint16_t id = static_cast<std::uint16_t>(icmp[4] << 8 | icmp[5]);
     std::uint16_t seq = static_cast<std::uint16_t>(icmp[6] << 8 | icmp[7]);
@@ -258,15 +259,14 @@ ProbeResult ProbeTargets(const std::vector<NetTarget>& targets, int min,
     std::vector<std::size_t> which;
     for (std::size_t i = 0; i < flights.size(); ++i) {
       if (flights[i].done) continue;
-      short events = flights[i].target->kind == NetTarget::Kind::kTcp
-                         ? POLLOUT
-                         : POLLIN;
+      short events =
+          flights[i].target->kind == NetTarget::Kind::kTcp ? POLLOUT : POLLIN;
       fds.push_back({flights[i].fd, events, 0});
       which.push_back(i);
     }
     if (fds.empty()) break;
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
-                                                             Clock::now());
+    auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
     int n = poll(fds.data(), fds.size(), static_cast<int>(left.count()));
     if (n < 0 && errno != EINTR) break;
@@ -300,11 +300,11 @@ ProbeResult ProbeTargets(const std::vector<NetTarget>& targets, int min,
   result.data["targets"] = detail;
   result.data["answered"] = answered;
   result.data["needed"] = min;
-  std::string reason = std::to_string(answered) + " of " +
-                       std::to_string(targets.size()) + " targets answer" +
-                       (answered < min ? " (need " + std::to_string(min) + ")"
-                                       : "") +
-                       ": " + seen;
+  std::string reason =
+      std::to_string(answered) + " of " + std::to_string(targets.size()) +
+      " targets answer" +
+      (answered < min ? " (need " + std::to_string(min) + ")" : "") + ": " +
+      seen;
   return Finish(result, start, answered >= min, reason);
 }
 
@@ -329,8 +329,7 @@ ProbeResult ProbeLink(const std::string& ifname) {
   result.data["admin_up"] = admin;
   result.data["carrier"] = carrier;
   result.data["operstate"] = state;
-  bool ok = admin && carrier &&
-            (oper == IF_OPER_UP || oper == IF_OPER_UNKNOWN);
+  bool ok = admin && carrier && (oper == IF_OPER_UP || oper == IF_OPER_UNKNOWN);
   std::string reason =
       ifname + ": " +
       (ok ? "link up"
@@ -371,15 +370,16 @@ ProbeResult ProbeVips(const std::vector<std::string>& vips) {
       where = name;
       break;
     }
-    present[vip] = where.empty() ? nlohmann::json(nullptr)
-                                 : nlohmann::json(where);
+    present[vip] =
+        where.empty() ? nlohmann::json(nullptr) : nlohmann::json(where);
     reason += (reason.empty() ? "" : "; ") + vip +
               (where.empty() ? " not on this node" : " on " + where);
   }
   nl_cache_free(addrs);
   nl_cache_free(links);
   result.data["vips"] = present;
-  return Finish(result, start, true, reason.empty() ? "no VIP configured" : reason);
+  return Finish(result, start, true,
+                reason.empty() ? "no VIP configured" : reason);
 }
 
 }  // namespace ehabus::sensors

@@ -173,8 +173,8 @@ bool SameDevice(const std::string& device, const MountEntry& entry,
     char* resolved = blkid_evaluate_tag(device.c_str(), nullptr, &cache);
     if (cache) blkid_put_cache(cache);
     if (!resolved) {
-      reason = device + " names no device here (libblkid); mounted is " +
-               mounted;
+      reason =
+          device + " names no device here (libblkid); mounted is " + mounted;
       return false;
     }
     path = resolved;
@@ -184,9 +184,9 @@ bool SameDevice(const std::string& device, const MountEntry& entry,
   } else if (device.find(':') != std::string::npos) {
     // Network source: NFS shows HOST:/EXPORT, sshfs USER@HOST:/EXPORT.
     const std::string& s = entry.source;
-    bool same = s == device || (s.size() > device.size() &&
-                                s.ends_with(device) &&
-                                s[s.size() - device.size() - 1] == '@');
+    bool same =
+        s == device || (s.size() > device.size() && s.ends_with(device) &&
+                        s[s.size() - device.size() - 1] == '@');
     if (!same) reason = "expected " + device + ", mounted is " + entry.source;
     return same;
   } else {
@@ -202,12 +202,11 @@ bool SameDevice(const std::string& device, const MountEntry& entry,
   }
   if (!S_ISBLK(st.st_mode)) {
     bool same = entry.source == path;
-    if (!same)
-      reason = "expected " + device + ", mounted is " + entry.source;
+    if (!same) reason = "expected " + device + ", mounted is " + entry.source;
     return same;
   }
-  bool same = major(st.st_rdev) == entry.major &&
-              minor(st.st_rdev) == entry.minor;
+  bool same =
+      major(st.st_rdev) == entry.major && minor(st.st_rdev) == entry.minor;
   if (!same) {
     reason = "expected " + device + (tag ? " = " + path : std::string()) +
              " (" + std::to_string(major(st.st_rdev)) + ":" +
@@ -261,11 +260,10 @@ ProbeResult ProbeMount(const MountSpec& spec, const std::string& node,
   }
   double total = static_cast<double>(vfs.f_blocks - vfs.f_bfree + vfs.f_bavail);
   double used = Percent(static_cast<double>(vfs.f_blocks - vfs.f_bfree), total);
-  double inodes =
-      vfs.f_files == 0
-          ? 0.0
-          : Percent(static_cast<double>(vfs.f_files - vfs.f_ffree),
-                    static_cast<double>(vfs.f_files));
+  double inodes = vfs.f_files == 0
+                      ? 0.0
+                      : Percent(static_cast<double>(vfs.f_files - vfs.f_ffree),
+                                static_cast<double>(vfs.f_files));
   result.data["used_percent"] = std::round(used * 10) / 10;
   result.data["inodes_used_percent"] = std::round(inodes * 10) / 10;
   result.data["free_bytes"] =
@@ -281,7 +279,8 @@ ProbeResult ProbeMount(const MountSpec& spec, const std::string& node,
   int read_error = errno;
   closedir(dir);
   if (read_error != 0)
-    return Finish(result, start, false, where + ": readdir: " + Errno(read_error));
+    return Finish(result, start, false,
+                  where + ": readdir: " + Errno(read_error));
 
   if (used > spec.max_used_percent || inodes > spec.max_used_percent) {
     char buf[160];

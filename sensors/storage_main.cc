@@ -49,8 +49,8 @@ int Main(int argc, char** argv) {
       return ehabus::sensors::ProbeMount(spec, node, deadline);
     };
     checks.push_back(std::move(check));
-    names += (names.empty() ? "" : ", ") + spec.name + " (" + spec.mountpoint +
-             ")";
+    names +=
+        (names.empty() ? "" : ", ") + spec.name + " (" + spec.mountpoint + ")";
   }
   if (names.empty()) {
     spdlog::warn("no [storage.NAME] section: nothing to watch");

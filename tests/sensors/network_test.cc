@@ -1,6 +1,8 @@
 // The network sensor: target parsing, real ICMP and TCP on loopback, and the
 // daemon in network namespaces this test creates (veth pair, addresses in
 // 198.18.0.0/15, no route out) with the peer's link taken down and up.
+#include "sensors/network.h"
+
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -10,7 +12,6 @@
 #include <set>
 
 #include "bus/subscriber.h"
-#include "sensors/network.h"
 #include "tests/testing/bus_fixture.h"
 
 namespace ehabus::sensors {
@@ -55,26 +56,26 @@ TEST(NetworkProbeTest, LoopbackEchoTcpAndLink) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr),
-            0);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   ASSERT_EQ(listen(listener, 4), 0);
   socklen_t len = sizeof addr;
   getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
   int open_port = ntohs(addr.sin_port);
   int closed_port = open_port == 65535 ? 65534 : open_port + 1;
 
-  auto result = ProbeTargets({Target("127.0.0.1"), Target("::1"),
-                              Target("tcp:127.0.0.1:" +
-                                     std::to_string(open_port))},
-                             3, In(1s));
+  auto result =
+      ProbeTargets({Target("127.0.0.1"), Target("::1"),
+                    Target("tcp:127.0.0.1:" + std::to_string(open_port))},
+                   3, In(1s));
   EXPECT_TRUE(result.ok) << result.reason;
   EXPECT_EQ(result.data["answered"], 3);
   EXPECT_TRUE(result.reason.starts_with("3 of 3 targets answer: 127.0.0.1 "))
       << result.reason;
 
-  result = ProbeTargets({Target("127.0.0.1"),
-                         Target("tcp:127.0.0.1:" + std::to_string(closed_port))},
-                        2, In(1s));
+  result =
+      ProbeTargets({Target("127.0.0.1"),
+                    Target("tcp:127.0.0.1:" + std::to_string(closed_port))},
+                   2, In(1s));
   EXPECT_FALSE(result.ok);
   EXPECT_NE(result.reason.find("1 of 2 targets answer (need 2): "),
             std::string::npos)
@@ -150,10 +151,9 @@ TEST(SensorNetworkTest, GatewayLinkDownAndBack) {
   ASSERT_TRUE(et::WaitUntil(
       [&] { return bus.Status()->value("subscriptions", 0) >= 1; }, 10s));
   SpawnOptions sensor_options;
-  sensor_options.argv = {"ip",        "netns",
-                         "exec",      net.node(),
-                         EHABUS_SENSOR_NETWORK, "--config",
-                         bus.config_path()};
+  sensor_options.argv = {
+      "ip",       "netns",          "exec", net.node(), EHABUS_SENSOR_NETWORK,
+      "--config", bus.config_path()};
   sensor_options.output = SpawnOptions::Output::kFile;
   sensor_options.output_file = bus.dir() + "/sensor.log";
   auto sensor = Subprocess::Spawn(sensor_options);
@@ -171,9 +171,8 @@ TEST(SensorNetworkTest, GatewayLinkDownAndBack) {
     }
     return false;
   };
-  ASSERT_TRUE(wait_for({"network.targets.up", "network.link.eth0.up",
-                        "network.vip"},
-                       15s))
+  ASSERT_TRUE(wait_for(
+      {"network.targets.up", "network.link.eth0.up", "network.vip"}, 15s))
       << et::Run({"cat", bus.dir() + "/sensor.log"}).output;
   EXPECT_EQ(seen["network.vip"].message,
             "198.18.251.1 on eth0; 198.18.251.9 not on this node");

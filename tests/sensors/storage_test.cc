@@ -3,6 +3,8 @@
 // network file system that hangs or fails on demand. The test binary runs in
 // its own mount namespace (see main), so every mount it makes disappears
 // with it, even after a crash.
+#include "sensors/storage.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/loop.h>
@@ -16,8 +18,8 @@
 #include <thread>
 
 #include "bus/subscriber.h"
-#include "sensors/storage.h"
 #include "tests/testing/bus_fixture.h"
+#include "tests/testing/nodes.h"
 
 namespace ehabus::sensors {
 namespace {
@@ -65,48 +67,11 @@ TEST(MountInfoTest, ParsesEscapesOptionalFieldsAndOvermounts) {
 
 bool Root() { return geteuid() == 0; }
 
-// A real ext4 file system on a loop device over a file, mounted at DIR/mnt.
-class LoopDisk {
- public:
-  LoopDisk(const TempDir& dir, const std::string& uuid, const char* size) {
-    image_ = dir.path() + "/disk.img";
-    mountpoint_ = dir.path() + "/mnt";
-    mkdir(mountpoint_.c_str(), 0755);
-    et::Run({"truncate", "-s", size, image_});
-    auto attached =
-        et::Run({"losetup", "--direct-io=on", "--find", "--show", image_});
-    if (attached.exit_code() != 0) return;
-    device_ = attached.output.substr(0, attached.output.find('\n'));
-    et::Run({"mkfs.ext4", "-q", "-F", "-U", uuid, "-L", "ehtest", device_});
-    mounted_ = et::Run({"mount", "UUID=" + uuid, mountpoint_}).exit_code() == 0;
-    // Detach the loop device by itself when its last mount goes (also when
-    // this test dies and its mount namespace with it).
-    int fd = open(device_.c_str(), O_RDWR | O_CLOEXEC);
-    loop_info64 info{};
-    if (fd >= 0 && ioctl(fd, LOOP_GET_STATUS64, &info) == 0) {
-      info.lo_flags |= LO_FLAGS_AUTOCLEAR;
-      ioctl(fd, LOOP_SET_STATUS64, &info);
-    }
-    if (fd >= 0) close(fd);
-  }
-  ~LoopDisk() {
-    et::Run({"umount", "-l", mountpoint_});
-    et::Run({"losetup", "-d", device_});  // already gone with autoclear
-  }
-  bool ok() const { return mounted_; }
-  const std::string& device() const { return device_; }
-  const std::string& mountpoint() const { return mountpoint_; }
-
- private:
-  std::string image_, mountpoint_, device_;
-  bool mounted_ = false;
-};
-
 TEST(StorageProbeTest, RealExt4ByUuidReadOnlyAndFull) {
   if (!Root()) GTEST_SKIP() << "needs root for loop devices and mounts";
   TempDir dir;
   const std::string uuid = "0e4ab05e-0000-4000-8000-00000000a001";
-  LoopDisk disk(dir, uuid, "32M");
+  et::LoopDisk disk(dir, uuid, "32M");
   ASSERT_TRUE(disk.ok());
 
   MountSpec spec;
@@ -153,12 +118,12 @@ TEST(StorageProbeTest, RealExt4ByUuidReadOnlyAndFull) {
   spec.max_used_percent = 95;
 
   // Read-only, as after errors=remount-ro.
-  ASSERT_EQ(et::Run({"mount", "-o", "remount,ro", disk.mountpoint()}).exit_code(),
-            0);
+  ASSERT_EQ(
+      et::Run({"mount", "-o", "remount,ro", disk.mountpoint()}).exit_code(), 0);
   result = ProbeMount(spec, "n1", In(3s));
   EXPECT_FALSE(result.ok);
-  EXPECT_TRUE(result.reason.starts_with(disk.mountpoint() +
-                                        ": mounted read-only (ro"))
+  EXPECT_TRUE(
+      result.reason.starts_with(disk.mountpoint() + ": mounted read-only (ro"))
       << result.reason;
   et::Run({"mount", "-o", "remount,rw", disk.mountpoint()});
 
@@ -176,51 +141,11 @@ TEST(StorageProbeTest, RealExt4ByUuidReadOnlyAndFull) {
   EXPECT_EQ(result.reason, disk.mountpoint() + ": not mounted");
 }
 
-// freezefs (FAKE: a network file system that hangs on cue) mounted with the
-// source a network mount shows.
-class FrozenMount {
- public:
-  explicit FrozenMount(const TempDir& dir) {
-    mountpoint_ = dir.path() + "/net";
-    control_ = dir.path() + "/freezefs.control";
-    mkdir(mountpoint_.c_str(), 0755);
-    Set("ok");
-    SpawnOptions options;
-    options.argv = {EHABUS_FREEZEFS, mountpoint_, control_, "-o",
-                    "fsname=198.18.0.10:/export,subtype=freezefs"};
-    options.output = SpawnOptions::Output::kFile;
-    options.output_file = dir.path() + "/freezefs.log";
-    auto spawned = Subprocess::Spawn(options);
-    if (spawned) process_.emplace(std::move(*spawned));
-    mounted_ = WaitUntil(
-        [&] {
-          std::ifstream in("/proc/self/mountinfo");
-          std::string text((std::istreambuf_iterator<char>(in)),
-                           std::istreambuf_iterator<char>());
-          return text.find(" " + mountpoint_ + " ") != std::string::npos;
-        },
-        10s);
-  }
-  ~FrozenMount() {
-    Set("ok");  // let every stuck caller return
-    et::Run({"umount", "-l", mountpoint_});
-    if (process_) process_->Stop(2s);
-  }
-  void Set(const std::string& mode) { std::ofstream(control_) << mode << "\n"; }
-  bool ok() const { return mounted_; }
-  const std::string& mountpoint() const { return mountpoint_; }
-
- private:
-  std::string mountpoint_, control_;
-  std::optional<Subprocess> process_;
-  bool mounted_ = false;
-};
-
 TEST(StorageProbeTest, NetworkMountServesFailsAndHangs) {
   if (!Root() || access("/dev/fuse", R_OK | W_OK) != 0)
     GTEST_SKIP() << "needs root and /dev/fuse";
   TempDir dir;
-  FrozenMount net(dir);
+  et::FrozenMount net(dir);
   ASSERT_TRUE(net.ok());
   MountSpec spec;
   spec.name = "store";
@@ -245,9 +170,9 @@ TEST(SensorStorageTest, HungMountReportedWhileOthersKeepBeingChecked) {
     GTEST_SKIP() << "needs root and /dev/fuse";
   TempDir disks;
   const std::string uuid = "0e4ab05e-0000-4000-8000-00000000a002";
-  LoopDisk disk(disks, uuid, "32M");
+  et::LoopDisk disk(disks, uuid, "32M");
   ASSERT_TRUE(disk.ok());
-  FrozenMount net(disks);
+  et::FrozenMount net(disks);
   ASSERT_TRUE(net.ok());
 
   BusFixture bus;
@@ -277,8 +202,8 @@ TEST(SensorStorageTest, HungMountReportedWhileOthersKeepBeingChecked) {
     if (auto d = sub.Receive(100ms); d && d->event.topic.ends_with(".up"))
       ups.insert(d->event.topic);
   }
-  ASSERT_EQ(ups, (std::set<std::string>{"storage.archive.up",
-                                        "storage.mail.up"}));
+  ASSERT_EQ(ups,
+            (std::set<std::string>{"storage.archive.up", "storage.mail.up"}));
 
   net.Set("freeze");
   auto frozen_at = std::chrono::steady_clock::now();
@@ -298,8 +223,8 @@ TEST(SensorStorageTest, HungMountReportedWhileOthersKeepBeingChecked) {
                       .count()));
   // Still checking the other mount while this one hangs: make it fail.
   EXPECT_TRUE(sensor->running());
-  ASSERT_EQ(et::Run({"mount", "-o", "remount,ro", disk.mountpoint()}).exit_code(),
-            0);
+  ASSERT_EQ(
+      et::Run({"mount", "-o", "remount,ro", disk.mountpoint()}).exit_code(), 0);
   bool mail_down = false;
   deadline = std::chrono::steady_clock::now() + 8s;
   while (!mail_down && std::chrono::steady_clock::now() < deadline) {

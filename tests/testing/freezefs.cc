@@ -97,7 +97,8 @@ int Read(const char* path, char* buf, size_t size, off_t offset,
   if (it == g_files.end()) return -ENOENT;
   const std::string& data = it->second;
   if (static_cast<std::size_t>(offset) >= data.size()) return 0;
-  std::size_t n = std::min(size, data.size() - static_cast<std::size_t>(offset));
+  std::size_t n =
+      std::min(size, data.size() - static_cast<std::size_t>(offset));
   std::memcpy(buf, data.data() + offset, n);
   return static_cast<int>(n);
 }
