@@ -237,6 +237,45 @@ const Schema& FullSchema() {
            {"refresh", ValueType::kDuration, "60s",
             "States are re-published at least this often.", 1000, 86'400'000},
        }},
+      {"healer.restart",
+       "ehabus-healer-restart: restarts a failed service with what depends "
+       "on it, within a budget; the profile and watch list are "
+       "[sensor.service]'s.",
+       {
+           {"budget", ValueType::kInt, "3",
+            "Healings of one service within budget_window; one more failure "
+            "escalates to failover (the 2014 toolkit waited for 10 failures: "
+            "minutes of flapping mail).",
+            1, 100},
+           {"budget_window", ValueType::kDuration, "15m",
+            "The window of the budget.", 1000, 86'400'000},
+           {"backoff", ValueType::kDuration, "5s",
+            "Wait before a service's second healing in the window; doubles "
+            "for each further one.",
+            0, 3'600'000},
+           {"backoff_max", ValueType::kDuration, "2m", "Longest backoff.", 0,
+            3'600'000},
+           {"coalesce", ValueType::kDuration, "1s",
+            "Failures arriving within this of the first are healed together "
+            "(a dependency and its dependents fail at once).",
+            0, 60'000},
+           {"stop_timeout", ValueType::kDuration, "30s",
+            "Deadline of one stop; then the process is killed.", 100,
+            600'000},
+           {"start_timeout", ValueType::kDuration, "60s",
+            "Deadline of one start command.", 100, 600'000},
+           {"confirm_timeout", ValueType::kDuration, "30s",
+            "How long a started service has to pass the service sensor's "
+            "check.",
+            100, 600'000},
+           {"state_file", ValueType::kPath,
+            "/var/lib/ehabus/healer-restart.json",
+            "The healing in progress, so that a restarted healer resumes it."},
+           {"active_marker", ValueType::kString, "",
+            "A path that exists while the stack runs on this node (the "
+            "cluster's agent writes it): no healing without it. Empty: always "
+            "heal (no cluster)."},
+       }},
   };
   return schema;
 }
@@ -321,6 +360,11 @@ const Schema& WatchSchema() {
        "One line per service of the profile: yes to watch it, no to leave it "
        "alone (maintenance).",
        {{"*", ValueType::kBool, "yes", "SERVICE = yes|no"}}},
+      {"maintenance",
+       "Written by `ehabus maintenance`: SERVICE or node = the end of the "
+       "maintenance in seconds since the epoch (0: until ended by hand). "
+       "ehabus-healer-restart ends expired entries.",
+       {{"*", ValueType::kInt, "0", "TARGET = UNTIL", 0, INT64_MAX}}},
   };
   return schema;
 }

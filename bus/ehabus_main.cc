@@ -17,6 +17,7 @@
 
 #include "bus/cli_support.h"
 #include "bus/endpoints.h"
+#include "bus/profile.h"
 #include "bus/publisher.h"
 #include "bus/subscriber.h"
 
@@ -42,6 +43,12 @@ constexpr const char* kUsage =
     "      Broker up?, sources seen, last event per source, gaps, rejects.\n"
     "  check-config [FILE]\n"
     "      Validate the configuration; every error as FILE:LINE; exit 0 or 1.\n"
+    "  maintenance [SERVICE|node on|off [--for DURATION]]\n"
+    "      Take a service of the watch list (or the whole node) out of\n"
+    "      healing and failover, for DURATION or until `off`; without\n"
+    "      arguments, list what is in maintenance. The watch list is edited\n"
+    "      in place (under a lock, atomically); ehabus-healer-restart ends\n"
+    "      expired entries.\n"
     "  keygen PREFIX\n"
     "      Write a CURVE key pair: PREFIX.public and PREFIX.secret (0600).\n";
 
@@ -341,6 +348,22 @@ std::optional<nlohmann::json> QueryStatus(zmq::context_t& context,
   }
 }
 
+std::string Until(std::int64_t until) {
+  return until == 0 ? "until ended by hand"
+                    : "until " + FormatTime(until * 1'000'000);
+}
+
+// What is in maintenance, one line each; "" when nothing.
+std::string MaintenanceText(const ehabus::Config& config) {
+  auto entries =
+      ehabus::LoadMaintenance(config.String("sensor.service", "watch_file"));
+  if (!entries) return "maintenance: watch list unreadable\n";
+  std::string out;
+  for (const auto& [target, until] : *entries)
+    out += "maintenance: " + target + " " + Until(until) + "\n";
+  return out;
+}
+
 int Status(const ehabus::Config& config, Args& args) {
   bool json = false;
   while (!args.done()) {
@@ -382,6 +405,7 @@ int Status(const ehabus::Config& config, Args& args) {
               << src.value("last_topic", "?") << " at "
               << FormatTime(src.value("last_wall_us", std::int64_t{0})) << "\n";
   }
+  std::fputs(MaintenanceText(config).c_str(), stdout);
   return 0;
 }
 
@@ -437,6 +461,64 @@ int Keygen(Args& args) {
   return 0;
 }
 
+int Maintenance(const ehabus::Config& config, Args& args) {
+  std::string watch = config.String("sensor.service", "watch_file");
+  if (args.done()) {
+    std::string text = MaintenanceText(config);
+    std::fputs(text.empty() ? "nothing in maintenance\n" : text.c_str(),
+               stdout);
+    return 0;
+  }
+  std::string target = args.list[args.at++];
+  if (args.done()) return Usage("maintenance: on or off?");
+  std::string mode = args.list[args.at++];
+  if (mode != "on" && mode != "off")
+    return Usage("maintenance: \"" + mode + "\": expected on or off");
+  std::int64_t until = 0;
+  while (!args.done()) {
+    if (args.peek() != "--for" || mode != "on")
+      return Usage("maintenance: unknown argument \"" + args.peek() + "\"");
+    auto v = args.value("--for");
+    auto duration = v ? ehabus::ParseDuration(*v) : std::nullopt;
+    if (!duration || duration->count() < 1000)
+      return Usage("maintenance: --for needs a duration of at least 1s");
+    until = (ehabus::WallMicros() / 1000 + duration->count() + 999) / 1000;
+  }
+  auto profile = ehabus::LoadProfile(ehabus::ProfilePathFrom(config));
+  if (!profile) {
+    for (const auto& e : profile.error())
+      std::fprintf(stderr, "%s\n", e.ToString().c_str());
+    return 1;
+  }
+  auto done =
+      ehabus::SetMaintenance(watch, *profile, target, mode == "on", until);
+  if (!done) {
+    std::fprintf(stderr, "ehabus: %s\n", done.error().message.c_str());
+    return 1;
+  }
+  std::string message =
+      mode == "on" ? target + " in maintenance " + Until(until) +
+                         ": not healed, no failover for it"
+                   : "maintenance of " + target + " ended by hand";
+  std::printf("%s\n", message.c_str());
+  // Tell the bus, best effort (the edit is what counts).
+  try {
+    zmq::context_t context(1);
+    ehabus::Publisher publisher(
+        context, {ehabus::EndpointsFrom(config).pub, ehabus::NodeName(config),
+                  "cli", 100});
+    if (publisher.WaitAttached(1s)) {
+      publisher.Publish(mode == "on" ? "maintenance.started"
+                                     : "maintenance.ended",
+                        ehabus::Severity::kNotice, target, message,
+                        {{"target", target}, {"until", until}});
+
+    }
+  } catch (const std::exception&) {
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -458,7 +540,8 @@ int main(int argc, char** argv) {
   std::string command = args.list[args.at++];
   if (command == "check-config") return CheckConfig(config_path, args);
   if (command == "keygen") return Keygen(args);
-  if (command != "tail" && command != "publish" && command != "status") {
+  if (command != "tail" && command != "publish" && command != "status" &&
+      command != "maintenance") {
     return Usage("unknown command \"" + command + "\"");
   }
   auto config = ehabus::LoadConfigOrReport(config_path);
@@ -466,6 +549,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "tail") return Tail(*config, args);
     if (command == "publish") return Publish(*config, args);
+    if (command == "maintenance") return Maintenance(*config, args);
     return Status(*config, args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ehabus: %s\n", e.what());

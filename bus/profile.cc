@@ -1,8 +1,11 @@
 #include "bus/profile.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -240,6 +243,170 @@ std::vector<std::string> ControlCommand(const Profile& profile,
       word.replace(at, 9, service.name);
   }
   return command;
+}
+
+tl::expected<std::map<std::string, std::int64_t>, std::vector<ConfigError>>
+LoadMaintenance(const std::string& path) {
+  std::map<std::string, std::int64_t> out;
+  if (access(path.c_str(), F_OK) != 0) return out;
+  auto config = Config::LoadFile(path, WatchSchema());
+  if (!config) return tl::unexpected(config.error());
+  for (const auto& key : config->Keys("maintenance"))
+    out[key] = config->Int("maintenance", key);
+  return out;
+}
+
+namespace {
+
+std::string Trim(const std::string& text) {
+  auto begin = text.find_first_not_of(" \t\r");
+  if (begin == std::string::npos) return "";
+  auto end = text.find_last_not_of(" \t\r");
+  return text.substr(begin, end - begin + 1);
+}
+
+// The key of an INI line "KEY = VALUE", or "" for other lines.
+std::string KeyOf(const std::string& line) {
+  std::string t = Trim(line);
+  if (t.empty() || t[0] == ';' || t[0] == '#' || t[0] == '[') return "";
+  auto eq = t.find('=');
+  return eq == std::string::npos ? "" : Trim(t.substr(0, eq));
+}
+
+std::string UtcText(std::int64_t seconds) {
+  std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+// Sets KEY in SECTION of LINES to VALUE (nullopt: removes it), adding the
+// section at the end when missing.
+void SetKey(std::vector<std::string>& lines, const std::string& section,
+            const std::string& key, const std::optional<std::string>& value) {
+  std::string current;
+  std::size_t section_end = lines.size();
+  bool in_section = false, seen_section = false;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    std::string t = Trim(lines[i]);
+    if (!t.empty() && t[0] == '[') {
+      if (in_section) section_end = i;
+      in_section = t == "[" + section + "]";
+      if (in_section) seen_section = true;
+      continue;
+    }
+    if (in_section && KeyOf(lines[i]) == key) {
+      if (value) {
+        lines[i] = key + " = " + *value;
+      } else {
+        lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+      return;
+    }
+  }
+  if (!value) return;
+  if (!seen_section) {
+    if (!lines.empty() && !Trim(lines.back()).empty()) lines.push_back("");
+    lines.push_back("[" + section + "]");
+    lines.push_back(key + " = " + *value);
+    return;
+  }
+  // Insert after the section's last non-blank line.
+  std::size_t at = section_end;
+  while (at > 0 && Trim(lines[at - 1]).empty()) --at;
+  lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(at),
+               key + " = " + *value);
+}
+
+// Runs EDIT on the lines of PATH under an exclusive lock, then replaces
+// PATH atomically.
+Result<void> EditLines(const std::string& path,
+                       const std::function<void(std::vector<std::string>&)>&
+                           edit) {
+  std::string lock_path = path + ".lock";
+  int lock = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0) return FailErrno("open " + lock_path, errno);
+  struct Unlock {
+    int fd;
+    ~Unlock() { close(fd); }
+  } unlock{lock};
+  if (flock(lock, LOCK_EX) != 0) return FailErrno("lock " + lock_path, errno);
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(path);
+    if (!in) return Fail(path + ": cannot read the watch list");
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+  }
+  edit(lines);
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& line : lines) out << line << "\n";
+    out.flush();
+    if (!out) return Fail(tmp + ": cannot write");
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0)
+    return FailErrno("rename " + tmp + " to " + path, errno);
+  return {};
+}
+
+}  // namespace
+
+Result<void> SetMaintenance(const std::string& path, const Profile& profile,
+                            const std::string& target, bool on,
+                            std::int64_t until) {
+  if (target != "node") {
+    const auto* spec = profile.Find(target);
+    if (!spec) {
+      return Fail("\"" + target + "\" is not a service of profile \"" +
+                  profile.name + "\" (nor \"node\")");
+    }
+    if (!spec->monitored || spec->check == "none")
+      return Fail(target + ": the profile never watches this service");
+  }
+  return EditLines(path, [&](std::vector<std::string>& lines) {
+    if (target != "node") {
+      SetKey(lines, "watch", target,
+             std::string(on ? "no  ; maintenance (ehabus maintenance)"
+                            : "yes"));
+    }
+    if (on) {
+      SetKey(lines, "maintenance", target,
+             std::to_string(until) + "  ; " +
+                 (until == 0 ? std::string("until ended by hand")
+                             : "until " + UtcText(until)));
+    } else {
+      SetKey(lines, "maintenance", target, std::nullopt);
+    }
+  });
+}
+
+Result<std::vector<std::string>> ExpireMaintenance(const std::string& path,
+                                                   const Profile& profile,
+                                                   std::int64_t now) {
+  auto entries = LoadMaintenance(path);
+  if (!entries) {
+    std::string text;
+    for (const auto& e : entries.error()) text += e.ToString() + "; ";
+    return Fail(text);
+  }
+  std::vector<std::string> ended;
+  for (const auto& [target, until] : *entries) {
+    if (until == 0 || until > now) continue;
+    if (auto done = SetMaintenance(path, profile, target, false, 0); !done)
+      return tl::unexpected(done.error());
+    ended.push_back(target);
+  }
+  return ended;
+}
+
+std::string ProfilePathFrom(const Config& config) {
+  std::string profile = config.String("sensor.service", "profile");
+  if (profile.find('/') != std::string::npos) return profile;
+  return config.String("sensor.service", "profiles_dir") + "/" + profile +
+         ".ini";
 }
 
 }  // namespace ehabus

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bus/config.h"
+#include "bus/error.h"
 
 namespace ehabus {
 
@@ -58,10 +59,32 @@ std::string RenderWatchList(const Profile& profile);
 tl::expected<std::map<std::string, bool>, std::vector<ConfigError>>
 LoadWatchList(const std::string& path, const Profile& profile);
 
+// Maintenance entries of the watch list: "node" or a service -> end of the
+// maintenance, seconds since the epoch (0: until ended by hand).
+tl::expected<std::map<std::string, std::int64_t>, std::vector<ConfigError>>
+LoadMaintenance(const std::string& path);
+
+// Puts TARGET ("node", or a service of PROFILE) in maintenance until UNTIL
+// (0: no end), or ends it (ON false): a service is set to no (yes) in
+// [watch], and its [maintenance] line written (removed). The file is edited
+// line by line (comments kept), under a lock, and replaced atomically.
+Result<void> SetMaintenance(const std::string& path, const Profile& profile,
+                            const std::string& target, bool on,
+                            std::int64_t until);
+
+// Ends the maintenance entries that expired by NOW (seconds since the
+// epoch); returns the targets ended.
+Result<std::vector<std::string>> ExpireMaintenance(const std::string& path,
+                                                   const Profile& profile,
+                                                   std::int64_t now);
+
 // How to start (or stop) SERVICE: its own start/stop command, else
 // `systemctl start|stop UNIT`, else the profile's template. Empty: none.
 std::vector<std::string> ControlCommand(const Profile& profile,
                                         const ServiceSpec& service, bool start);
+
+// The profile file [sensor.service] names: PROFILES_DIR/NAME.ini, or a path.
+std::string ProfilePathFrom(const Config& config);
 
 // Words of TEXT split at blanks.
 std::vector<std::string> SplitWords(const std::string& text);

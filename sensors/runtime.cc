@@ -89,7 +89,9 @@ void SensorRuntime::Add(CheckDefinition check) {
               "",
               Severity::kInfo,
               {},
-              0};
+              0,
+              "",
+              ""};
   entry.debouncer = Debouncer(entry.definition.fall, entry.definition.rise);
   checks_.erase(name);
   checks_.emplace(name, std::move(entry));
@@ -104,7 +106,18 @@ void SensorRuntime::Remove(const std::string& name) {
   checks_.erase(it);
 }
 
+bool SensorRuntime::RunNow(const std::string& name,
+                           const std::string& request) {
+  auto it = checks_.find(name);
+  if (it == checks_.end()) return false;
+  it->second.pending_request = request;
+  it->second.next_run = Clock::now();
+  return true;
+}
+
 void SensorRuntime::Start(Check& check, Clock::time_point now) {
+  check.running_request = std::move(check.pending_request);
+  check.pending_request.clear();
   auto slot = std::make_shared<Slot>();
   check.running = slot;
   check.started = now;
@@ -208,6 +221,11 @@ void SensorRuntime::Publish(Check& check, const ProbeResult& result,
       {"check", d.name},
       {"detail", result.data},
   };
+  bool answer = !check.running_request.empty();
+  if (answer) {
+    data["request"] = check.running_request;
+    check.running_request.clear();
+  }
   if (changed) {
     publisher_.Publish(
         d.topic + (health == Health::kDown ? ".down" : ".up"),
@@ -216,7 +234,7 @@ void SensorRuntime::Publish(Check& check, const ProbeResult& result,
         d.subject + " " + std::string(ToString(health)) + ": " + result.reason,
         data);
   }
-  if (changed || message != check.last_message ||
+  if (answer || changed || message != check.last_message ||
       severity != check.last_severity ||
       now - check.last_published >= refresh_) {
     publisher_.SetState(d.topic, severity, d.subject, message, std::move(data));

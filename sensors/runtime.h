@@ -75,6 +75,11 @@ class SensorRuntime {
   // Stops scheduling NAME and clears its state topic's health to unknown.
   void Remove(const std::string& name);
   bool Has(const std::string& name) const { return checks_.contains(name); }
+  // Checks NAME as soon as it is not running, and publishes that result's
+  // state whatever it is, with data.request = REQUEST: how a healer learns
+  // that a service it started serves (the sensor's own check, fresh).
+  // False when NAME is not a check here.
+  bool RunNow(const std::string& name, const std::string& request);
 
   // Starts due checks, collects finished or overdue ones, publishes.
   // Returns how long the caller may sleep before the next Step, unless
@@ -100,6 +105,8 @@ class SensorRuntime {
     Severity last_severity = Severity::kInfo;
     Clock::time_point last_published;
     std::int64_t since_us = 0;  // wall time of the last change of health
+    std::string pending_request;  // RunNow() asked; for the next run
+    std::string running_request;  // the run under way answers this
   };
 
   void Start(Check& check, Clock::time_point now);

@@ -11,6 +11,7 @@
 #include "bus/endpoints.h"
 #include "bus/log.h"
 #include "bus/publisher.h"
+#include "bus/subscriber.h"
 #include "bus/systemd.h"
 #include "sensors/daemon.h"
 #include "sensors/runtime.h"
@@ -28,12 +29,6 @@ std::string JoinErrors(const std::vector<ehabus::ConfigError>& errors) {
   return text;
 }
 
-std::string ProfilePath(const ehabus::Config& config) {
-  std::string profile = config.String("sensor.service", "profile");
-  if (profile.find('/') != std::string::npos) return profile;
-  return config.String("sensor.service", "profiles_dir") + "/" + profile +
-         ".ini";
-}
 
 // The canary file: [canary] user, password (IMAP/POP3 account) and [mysql]
 // user, password (MariaDB account). Readable only by ehabus.
@@ -102,7 +97,7 @@ static int Main(int argc, char** argv) {
   if (!config) return ehabus::kExitConfig;
   ehabus::InitLogging("sensor-service", *config);
 
-  std::string profile_path = ProfilePath(*config);
+  std::string profile_path = ehabus::ProfilePathFrom(*config);
   auto profile = ehabus::sensors::LoadProfile(profile_path);
   if (!profile) {
     for (const auto& e : profile.error())
@@ -202,6 +197,22 @@ static int Main(int argc, char** argv) {
     if (auto current = Stamp(watch_path); !(current == stamp)) {
       stamp = current;
       apply_watch(false);
+    }
+  };
+  // Healers ask for a fresh check of a service they started.
+  ehabus::SubscriberOptions recheck_options;
+  recheck_options.sub_endpoint = ehabus::EndpointsFrom(*config).sub;
+  recheck_options.prefixes = {"sensor.recheck"};
+  ehabus::Subscriber rechecks(context, recheck_options);
+  hooks.socket = &rechecks.socket();
+  hooks.on_socket = [&] {
+    while (auto d = rechecks.Receive(std::chrono::milliseconds(0))) {
+      const auto& e = d->event;
+      if (e.topic != "sensor.recheck" || !e.data.contains("request") ||
+          !e.data["request"].is_string())
+        continue;
+      if (!runtime.RunNow(e.subject, e.data["request"].get<std::string>()))
+        spdlog::debug("recheck of {}: not watched here", e.subject);
     }
   };
   ehabus::sensors::RunSensorLoop(publisher, runtime, stop, hooks);

@@ -14,6 +14,21 @@
 
 namespace ehabus::testing {
 
+pid_t ReadPid(const std::string& pidfile) {
+  std::ifstream in(pidfile);
+  long pid = 0;
+  in >> pid;
+  return static_cast<pid_t>(pid);
+}
+
+void StopByPidfile(const std::string& pidfile) {
+  pid_t pid = ReadPid(pidfile);
+  if (pid <= 1 || kill(pid, SIGTERM) != 0) return;
+  WaitUntil([pid] { return kill(pid, 0) != 0; }, std::chrono::seconds(10));
+  kill(pid, SIGKILL);
+}
+
+
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
@@ -38,9 +53,8 @@ bool Listening(int port) {
   return up;
 }
 
-bool Memcached::Start() {
-  SpawnOptions options;
-  options.argv = {"/usr/bin/memcached",
+std::vector<std::string> Memcached::Argv() const {
+  return {"/usr/bin/memcached",
                   "-l",
                   "127.0.0.1",
                   "-p",
@@ -49,6 +63,11 @@ bool Memcached::Start() {
                   "0",
                   "-u",
                   "nobody"};
+}
+
+bool Memcached::Start() {
+  SpawnOptions options;
+  options.argv = Argv();
   auto child = Subprocess::Spawn(options);
   if (!child) return false;
   server_.emplace(std::move(*child));
@@ -74,11 +93,11 @@ MariaDb::MariaDb() : port_(FreePort()) {
 
 MariaDb::~MariaDb() {
   if (server_) server_->Stop(std::chrono::seconds(10));
+  StopByPidfile(pidfile());  // one a healer started
 }
 
-bool MariaDb::Start() {
-  SpawnOptions options;
-  options.argv = {"/usr/sbin/mariadbd",
+std::vector<std::string> MariaDb::Argv() const {
+  return {"/usr/sbin/mariadbd",
                   "--no-defaults",
                   "--datadir=" + dir_.path() + "/data",
                   "--socket=" + dir_.path() + "/mariadb.sock",
@@ -89,6 +108,11 @@ bool MariaDb::Start() {
                   "--skip-log-bin",
                   "--innodb-buffer-pool-size=16M",
                   "--log-error=" + dir_.path() + "/error.log"};
+}
+
+bool MariaDb::Start() {
+  SpawnOptions options;
+  options.argv = Argv();
   auto child = Subprocess::Spawn(options);
   if (!child) return false;
   server_.emplace(std::move(*child));
@@ -152,12 +176,16 @@ Dovecot::Dovecot() : imap_(FreePort()), pop3_(FreePort()), lmtp_(FreePort()) {
 
 Dovecot::~Dovecot() {
   if (server_) server_->Stop(std::chrono::seconds(10));
+  StopByPidfile(pidfile());  // one a healer started
+}
+
+std::vector<std::string> Dovecot::Argv() const {
+  return {"/usr/sbin/dovecot", "-F", "-c", dir_.path() + "/dovecot.conf"};
 }
 
 bool Dovecot::Start() {
   SpawnOptions options;
-  options.argv = {"/usr/sbin/dovecot", "-F", "-c",
-                  dir_.path() + "/dovecot.conf"};
+  options.argv = Argv();
   options.output = SpawnOptions::Output::kFile;
   options.output_file = dir_.path() + "/out.log";
   auto child = Subprocess::Spawn(options);
@@ -222,16 +250,6 @@ Postfix::Postfix(const std::string& extra_main_cf) : smtp_(FreePort()) {
                  extra_main_cf);
 }
 
-namespace {
-
-pid_t ReadPid(const std::string& pidfile) {
-  std::ifstream in(pidfile);
-  long pid = 0;
-  in >> pid;
-  return static_cast<pid_t>(pid);
-}
-
-}  // namespace
 
 Postfix::~Postfix() {
   // The master makes itself a session leader: end its whole group.
@@ -239,9 +257,13 @@ Postfix::~Postfix() {
   if (master_) master_->Stop(std::chrono::seconds(10));
 }
 
+std::vector<std::string> Postfix::Argv() const {
+  return {"/usr/sbin/postfix", "-c", dir_.path() + "/etc", "start-fg"};
+}
+
 bool Postfix::Start() {
   SpawnOptions options;
-  options.argv = {"/usr/sbin/postfix", "-c", dir_.path() + "/etc", "start-fg"};
+  options.argv = Argv();
   options.output = SpawnOptions::Output::kFile;
   options.output_file = dir_.path() + "/postfix.log";
   auto child = Subprocess::Spawn(options);

@@ -2,13 +2,21 @@
 // never the system's instances: MariaDB (more to come: Postfix, Dovecot).
 #pragma once
 
+#include <sys/types.h>
+
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "bus/subprocess.h"
 #include "tests/testing/bus_fixture.h"
 
 namespace ehabus::testing {
+
+// The pid in PIDFILE (0 when none).
+pid_t ReadPid(const std::string& pidfile);
+// SIGTERM to the pid in PIDFILE, SIGKILL after 10 s; nothing without one.
+void StopByPidfile(const std::string& pidfile);
 
 // A free TCP port on 127.0.0.1 (bound, read back, released).
 int FreePort();
@@ -20,6 +28,8 @@ class Memcached {
  public:
   Memcached() : port_(FreePort()) {}
   bool Start();
+  // The command line that runs it in the foreground.
+  std::vector<std::string> Argv() const;
   void Kill(int signal);
   int port() const { return port_; }
 
@@ -34,6 +44,7 @@ class MariaDb {
   ~MariaDb();
   // Starts mariadbd and waits until it accepts connections.
   bool Start();
+  std::vector<std::string> Argv() const;
   void Kill(int signal);
   int port() const { return port_; }
   std::string pidfile() const { return dir_.path() + "/mariadb.pid"; }
@@ -55,6 +66,7 @@ class Dovecot {
   Dovecot();
   ~Dovecot();
   bool Start();
+  std::vector<std::string> Argv() const;
   void Kill(int signal);
   int imap_port() const { return imap_; }
   int pop3_port() const { return pop3_; }
@@ -77,6 +89,7 @@ class Postfix {
   explicit Postfix(const std::string& extra_main_cf = "");
   ~Postfix();
   bool Start();
+  std::vector<std::string> Argv() const;
   void Kill(int signal);
   int smtp_port() const { return smtp_; }
   std::string pidfile() const { return dir_.path() + "/queue/pid/master.pid"; }

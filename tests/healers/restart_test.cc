@@ -1,0 +1,345 @@
+// ehabus-healer-restart against a real stack on loopback: MariaDB,
+// memcached, Postfix and Dovecot started by this test with their own
+// directories and ports, controlled through a command set (a shell script
+// the test writes: setsid DAEMON & / kill PID, as an init script would),
+// watched by the real ehabus-sensor-service, all on a real ehabus-busd.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+
+#include "bus/subscriber.h"
+#include "tests/testing/bus_fixture.h"
+#include "tests/testing/daemons.h"
+
+namespace ehabus::healers {
+namespace {
+
+using namespace std::chrono_literals;
+namespace et = ehabus::testing;
+using Clock = std::chrono::steady_clock;
+
+std::string ShellQuote(const std::string& word) {
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string Command(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& w : argv) out += (out.empty() ? "" : " ") + ShellQuote(w);
+  return out;
+}
+
+class Stack {
+ public:
+  Stack() {
+    script_ = dir_.path() + "/stack.sh";
+    memcached_pid_ = dir_.path() + "/memcached.pid";
+    std::ofstream out(script_);
+    out << "#!/bin/sh\n# Controls the test stack: SERVICE start|stop.\n"
+        << "log=" << ShellQuote(dir_.path() + "/stack.log") << "\n"
+        << "echo \"$(date +%s.%N) $1 $2\" >> \"$log\"\n"
+        << "stop() { pid=$(cat \"$1\" 2>/dev/null) && kill -TERM \"$pid\"; "
+           "exit 0; }\n"
+        << "case \"$1:$2\" in\n"
+        << "mariadb:start) setsid " << Command(mariadb_.Argv())
+        << " </dev/null >>\"$log\" 2>&1 & ;;\n"
+        << "mariadb:stop) stop " << ShellQuote(mariadb_.pidfile()) << " ;;\n"
+        << "memcached:start) setsid " << Command(memcached_.Argv())
+        << " </dev/null >>\"$log\" 2>&1 & echo $! > "
+        << ShellQuote(memcached_pid_) << " ;;\n"
+        << "memcached:stop) stop " << ShellQuote(memcached_pid_) << " ;;\n"
+        << "postfix:start) setsid " << Command(postfix_.Argv())
+        << " </dev/null >>\"$log\" 2>&1 & ;;\n"
+        << "postfix:stop) stop " << ShellQuote(postfix_.pidfile()) << " ;;\n"
+        << "dovecot:start) setsid " << Command(dovecot_.Argv())
+        << " </dev/null >>\"$log\" 2>&1 & ;;\n"
+        << "dovecot:stop) stop " << ShellQuote(dovecot_.pidfile()) << " ;;\n"
+        << "*) echo \"unknown: $1 $2\"; exit 2 ;;\n"
+        << "esac\nexit 0\n";
+  }
+  ~Stack() { et::StopByPidfile(memcached_pid_); }
+
+  std::string Profile() const {
+    std::ostringstream p;
+    p << "[profile]\nname = test-stack\n"
+      << "start = /bin/sh " << script_ << " {service} start\n"
+      << "stop = /bin/sh " << script_ << " {service} stop\n"
+      << "[service.mariadb]\ncheck = mysql\nport = " << mariadb_.port()
+      << "\npidfile = " << mariadb_.pidfile() << "\nprocess = mariadbd\n"
+      << "[service.memcached]\ncheck = memcached\nport = " << memcached_.port()
+      << "\npidfile = " << memcached_pid_ << "\nprocess = memcached\n"
+      << "[service.postfix]\ncheck = smtp\nport = " << postfix_.smtp_port()
+      << "\npidfile = " << postfix_.pidfile()
+      << "\nprocess = master\ndepends = mariadb\n"
+      << "[service.dovecot]\ncheck = imap\nport = " << dovecot_.imap_port()
+      << "\npidfile = " << dovecot_.pidfile()
+      << "\nprocess = dovecot\ndepends = mariadb\n";
+    return p.str();
+  }
+
+  bool Control(const std::string& service, const std::string& action) {
+    return et::Run({"/bin/sh", script_, service, action}).exit_code() == 0;
+  }
+  bool StartAll() {
+    for (const char* s : {"mariadb", "memcached", "postfix", "dovecot"})
+      if (!Control(s, "start")) return false;
+    return et::WaitUntil(
+        [&] {
+          return et::Listening(mariadb_.port()) &&
+                 et::Listening(memcached_.port()) &&
+                 et::Listening(postfix_.smtp_port()) &&
+                 et::Listening(dovecot_.imap_port()) &&
+                 et::ReadPid(mariadb_.pidfile()) > 0 &&
+                 et::ReadPid(postfix_.pidfile()) > 0 &&
+                 et::ReadPid(dovecot_.pidfile()) > 0;
+        },
+        60s);
+  }
+  pid_t Pid(const std::string& service) const {
+    if (service == "mariadb") return et::ReadPid(mariadb_.pidfile());
+    if (service == "memcached") return et::ReadPid(memcached_pid_);
+    if (service == "postfix") return et::ReadPid(postfix_.pidfile());
+    return et::ReadPid(dovecot_.pidfile());
+  }
+  void Kill(const std::string& service) { kill(Pid(service), SIGKILL); }
+  std::string Log() const {
+    std::ifstream in(dir_.path() + "/stack.log");
+    return std::string((std::istreambuf_iterator<char>(in)),
+                       std::istreambuf_iterator<char>());
+  }
+  const std::string& script() const { return script_; }
+
+ private:
+  et::TempDir dir_;
+  et::MariaDb mariadb_;
+  et::Memcached memcached_;
+  et::Postfix postfix_;
+  et::Dovecot dovecot_;
+  std::string script_, memcached_pid_;
+};
+
+// The bus, the service sensor and the healer, with short test intervals.
+class Healing : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "the stack runs as root";
+    ASSERT_TRUE(stack_.StartAll()) << stack_.Log();
+    std::string profile = bus_.dir() + "/profile.ini";
+    std::ofstream(profile) << stack_.Profile();
+    watch_ = bus_.dir() + "/watch.ini";
+    std::ofstream(bus_.config_path(), std::ios::app)
+        << "[sensor.service]\nprofile = " << profile
+        << "\nwatch_file = " << watch_
+        << "\ninterval = 500ms\nretry = 100ms\ntimeout = 1s\nfall = 2\n"
+        << "[healer.restart]\ncoalesce = 500ms\nbackoff = 0s\n"
+        << "stop_timeout = 10s\nstart_timeout = 20s\nconfirm_timeout = 20s\n"
+        << "state_file = " << bus_.dir() << "/healer.json\n"
+        << ExtraConfig();
+    bus_.StartBroker();
+    SubscriberOptions options;
+    options.sub_endpoint = bus_.sub();
+    options.prefixes = {"healing.", "service.", "maintenance."};
+    sub_.emplace(bus_.context(), options);
+    ASSERT_TRUE(et::WaitUntil(
+        [&] { return bus_.Status()->value("subscriptions", 0) >= 1; }, 10s));
+    sensor_ = Spawn(EHABUS_SENSOR_SERVICE, "sensor.log");
+    StartHealer();
+    // Everything up before the faults.
+    std::set<std::string> up;
+    auto until = Clock::now() + 30s;
+    while (up.size() < 4 && Clock::now() < until) {
+      auto d = sub_->Receive(100ms);
+      if (d && d->event.topic.ends_with(".up")) up.insert(d->event.topic);
+    }
+    ASSERT_EQ(up.size(), 4u) << bus_.Log();
+  }
+  virtual std::string ExtraConfig() { return ""; }
+
+  std::optional<Subprocess> Spawn(const char* binary, const std::string& log) {
+    SpawnOptions o;
+    o.argv = {binary, "--config", bus_.config_path()};
+    o.output = SpawnOptions::Output::kFile;
+    o.output_file = bus_.dir() + "/" + log;
+    auto spawned = Subprocess::Spawn(o);
+    EXPECT_TRUE(spawned);
+    if (!spawned) return std::nullopt;
+    return std::move(*spawned);
+  }
+  void StartHealer() { healer_ = Spawn(EHABUS_HEALER_RESTART, "healer.log"); }
+
+  // Events on healing.* until TOPIC_SUFFIX (e.g. ".succeeded") arrives.
+  std::vector<Event> HealingUntil(const std::string& suffix,
+                                  std::chrono::milliseconds timeout) {
+    std::vector<Event> events;
+    auto until = Clock::now() + timeout;
+    while (Clock::now() < until) {
+      auto d = sub_->Receive(100ms);
+      if (!d || !d->event.topic.starts_with("healing.")) continue;
+      events.push_back(d->event);
+      if (d->event.topic.ends_with(suffix)) return events;
+    }
+    ADD_FAILURE() << "no healing.*" << suffix << " within " << timeout.count()
+                  << " ms; healer log:\n"
+                  << et::Run({"cat", bus_.dir() + "/healer.log"}).output;
+    return events;
+  }
+  static std::vector<std::string> Steps(const std::vector<Event>& events) {
+    std::vector<std::string> steps;
+    for (const auto& e : events)
+      if (e.topic.ends_with(".step"))
+        steps.push_back(e.data.value("action", "") + " " +
+                        e.data.value("service", "") +
+                        (e.data.value("ok", false) ? "" : " FAILED"));
+    return steps;
+  }
+
+  Stack stack_;
+  et::BusFixture bus_;
+  std::string watch_;
+  std::optional<Subscriber> sub_;
+  std::optional<Subprocess> sensor_, healer_;
+};
+
+using Names = std::vector<std::string>;
+
+TEST_F(Healing, KilledMariadbRestartedWithItsDependentsInOrder) {
+  pid_t memcached = stack_.Pid("memcached");
+  pid_t postfix = stack_.Pid("postfix");
+  auto killed = Clock::now();
+  stack_.Kill("mariadb");
+  auto events = HealingUntil(".succeeded", 90s);
+  ASSERT_FALSE(events.empty());
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      Clock::now() - killed);
+  std::printf("kill -9 mariadb to healed (with postfix, dovecot): %lld ms\n",
+              static_cast<long long>(took.count()));
+  EXPECT_EQ(events.front().topic, "healing.mariadb.started");
+  EXPECT_EQ(events.front().data["dependents"], (Names{"postfix", "dovecot"}));
+  EXPECT_EQ(Steps(events),
+            (Names{"stop dovecot", "stop postfix", "stop mariadb",
+                   "start mariadb", "confirm mariadb", "start postfix",
+                   "confirm postfix", "start dovecot", "confirm dovecot"}));
+  EXPECT_EQ(events.back().topic, "healing.mariadb.succeeded");
+  EXPECT_TRUE(events.back().message.starts_with(
+      "healed mariadb with postfix, dovecot in "))
+      << events.back().message;
+  EXPECT_EQ(stack_.Pid("memcached"), memcached) << "memcached not touched";
+  EXPECT_NE(stack_.Pid("postfix"), postfix) << "postfix was restarted";
+  // The control script saw exactly this, in this order.
+  auto log = stack_.Log();
+  EXPECT_EQ(log.find("memcached stop"), std::string::npos) << log;
+}
+
+TEST_F(Healing, SimultaneousFailuresCoalescedIntoOneHealing) {
+  stack_.Kill("memcached");
+  stack_.Kill("dovecot");
+  auto events = HealingUntil(".succeeded", 90s);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front().topic, "healing.memcached.started");
+  EXPECT_EQ(events.front().data["services"], (Names{"memcached", "dovecot"}));
+  int started = 0;
+  for (const auto& e : events) started += e.topic.ends_with(".started");
+  EXPECT_EQ(started, 1);
+  EXPECT_EQ(Steps(events),
+            (Names{"stop memcached", "stop dovecot", "start memcached",
+                   "confirm memcached", "start dovecot", "confirm dovecot"}));
+}
+
+TEST_F(Healing, MaintenanceIsHonouredAndEndsByItself) {
+  auto set = bus_.RunCli({"maintenance", "memcached", "on", "--for", "4s"});
+  ASSERT_EQ(set.exit_code(), 0) << set.output;
+  std::string text = et::Run({"cat", watch_}).output;
+  EXPECT_NE(text.find("memcached = no"), std::string::npos) << text;
+  // The sensor stops watching it within a second; then it dies: untouched.
+  std::this_thread::sleep_for(1500ms);
+  stack_.Kill("memcached");
+  auto until = Clock::now() + 2s;
+  while (Clock::now() < until) {
+    auto d = sub_->Receive(100ms);
+    ASSERT_FALSE(d && d->event.topic.starts_with("healing."))
+        << d->event.topic << ": " << d->event.message;
+  }
+  // The maintenance ends by itself; the dead service is healed then.
+  bool ended = false, healed = false;
+  until = Clock::now() + 40s;
+  while (!(ended && healed) && Clock::now() < until) {
+    auto d = sub_->Receive(100ms);
+    ended = ended || (d && d->event.topic == "maintenance.ended" &&
+                      d->event.subject == "memcached");
+    healed = healed || (d && d->event.topic == "healing.memcached.succeeded");
+  }
+  EXPECT_TRUE(ended);
+  EXPECT_TRUE(healed);
+  text = et::Run({"cat", watch_}).output;
+  EXPECT_NE(text.find("memcached = yes"), std::string::npos) << text;
+}
+
+class TightBudget : public Healing {
+  std::string ExtraConfig() override {
+    return "budget = 2\nbudget_window = 10m\n";
+  }
+};
+
+TEST_F(TightBudget, ServiceThatKeepsDyingExhaustsItsBudget) {
+  for (int round = 1; round <= 2; ++round) {
+    stack_.Kill("memcached");
+    auto events = HealingUntil(".succeeded", 60s);
+    ASSERT_FALSE(events.empty());
+    EXPECT_NE(events.front().message.find("(healing " + std::to_string(round) +
+                                          " of 2 within 10 min)"),
+              std::string::npos)
+        << events.front().message;
+  }
+  stack_.Kill("memcached");
+  auto events = HealingUntil(".escalated", 30s);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().topic, "healing.memcached.escalated");
+  EXPECT_EQ(events.back().severity, Severity::kCritical);
+  EXPECT_TRUE(events.back().message.starts_with(
+      "memcached failed again after 2 healings within 10 min; restart budget "
+      "spent, handing over to failover"))
+      << events.back().message;
+  for (const auto& e : events)
+    EXPECT_FALSE(e.topic.ends_with(".started")) << "no third healing";
+}
+
+TEST_F(Healing, HealerKilledMidHealingResumesOnRestart) {
+  // Slow the postfix start down so that the healer dies during it.
+  std::string script = et::Run({"cat", stack_.script()}).output;
+  auto at = script.find("postfix:start) ");
+  ASSERT_NE(at, std::string::npos);
+  script.insert(at + 15, "sleep 4; ");
+  std::ofstream(stack_.script(), std::ios::trunc) << script;
+  stack_.Kill("mariadb");
+  // Wait until it starts postfix, then kill the healer.
+  auto until = Clock::now() + 60s;
+  bool at_postfix = false;
+  while (!at_postfix && Clock::now() < until) {
+    auto d = sub_->Receive(100ms);
+    at_postfix = d && d->event.topic == "healing.mariadb.step" &&
+                 d->event.message.starts_with("confirm mariadb: ok");
+  }
+  ASSERT_TRUE(at_postfix);
+  std::this_thread::sleep_for(500ms);
+  healer_->Signal(SIGKILL);
+  healer_->Wait(5s);
+  healer_.reset();
+  // The start it was waiting for still runs (its own process); a new healer
+  // finds the healing in its state file and finishes it.
+  StartHealer();
+  auto events = HealingUntil(".succeeded", 90s);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front().topic, "healing.mariadb.resumed");
+  EXPECT_EQ(events.back().topic, "healing.mariadb.succeeded");
+  EXPECT_EQ(events.back().data["resumed"], true);
+  EXPECT_TRUE(et::WaitUntil(
+      [&] { return stack_.Pid("postfix") > 0 && stack_.Pid("dovecot") > 0; },
+      20s));
+}
+
+}  // namespace
+}  // namespace ehabus::healers
