@@ -260,8 +260,7 @@ const Schema& FullSchema() {
             "(a dependency and its dependents fail at once).",
             0, 60'000},
            {"stop_timeout", ValueType::kDuration, "30s",
-            "Deadline of one stop; then the process is killed.", 100,
-            600'000},
+            "Deadline of one stop; then the process is killed.", 100, 600'000},
            {"start_timeout", ValueType::kDuration, "60s",
             "Deadline of one start command.", 100, 600'000},
            {"confirm_timeout", ValueType::kDuration, "30s",
@@ -275,6 +274,55 @@ const Schema& FullSchema() {
             "A path that exists while the stack runs on this node (the "
             "cluster's agent writes it): no healing without it. Empty: always "
             "heal (no cluster)."},
+       }},
+      {"healer.failover",
+       "ehabus-healer-failover: which losses hand the stack to the other "
+       "node, through a Pacemaker node health attribute.",
+       {
+           {"on_network_lost",
+            ValueType::kEnum,
+            "failover",
+            "The gateway targets of [sensor.network] do not answer.",
+            0,
+            0,
+            {"failover", "notify", "nothing"}},
+           {"on_storage_lost",
+            ValueType::kEnum,
+            "failover",
+            "A [storage.NAME] mount is hung, read-only, full or gone.",
+            0,
+            0,
+            {"failover", "notify", "nothing"}},
+           {"on_budget_spent",
+            ValueType::kEnum,
+            "failover",
+            "A service failed again after its restart budget was spent.",
+            0,
+            0,
+            {"failover", "notify", "nothing"}},
+           {"on_heartbeat_lost",
+            ValueType::kEnum,
+            "nothing",
+            "A heartbeat link or member lost while shared storage is "
+            "unhealthy too (while it is healthy: always nothing; fencing "
+            "decides).",
+            0,
+            0,
+            {"failover", "notify", "nothing"}},
+           {"budget_hold", ValueType::kDuration, "30m",
+            "A spent budget stops counting as a cause after this, or as soon "
+            "as the service serves here again.",
+            1000, 86'400'000},
+           {"attribute", ValueType::kString, "#health-ehabus",
+            "The node health attribute (node-health-strategy acts on "
+            "#health-*): red moves the stack away, green allows it back."},
+           {"set_command", ValueType::kString,
+            "attrd_updater --name {attribute} --update {value}",
+            "How the attribute is set on this node (split at spaces; "
+            "{attribute} and {value} replaced)."},
+           {"retry", ValueType::kDuration, "5s",
+            "Retry period when setting the attribute failed.", 100,
+            3'600'000},
        }},
   };
   return schema;

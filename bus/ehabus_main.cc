@@ -496,10 +496,10 @@ int Maintenance(const ehabus::Config& config, Args& args) {
     std::fprintf(stderr, "ehabus: %s\n", done.error().message.c_str());
     return 1;
   }
-  std::string message =
-      mode == "on" ? target + " in maintenance " + Until(until) +
-                         ": not healed, no failover for it"
-                   : "maintenance of " + target + " ended by hand";
+  std::string message = mode == "on"
+                            ? target + " in maintenance " + Until(until) +
+                                  ": not healed, no failover for it"
+                            : "maintenance of " + target + " ended by hand";
   std::printf("%s\n", message.c_str());
   // Tell the bus, best effort (the edit is what counts).
   try {
@@ -508,11 +508,10 @@ int Maintenance(const ehabus::Config& config, Args& args) {
         context, {ehabus::EndpointsFrom(config).pub, ehabus::NodeName(config),
                   "cli", 100});
     if (publisher.WaitAttached(1s)) {
-      publisher.Publish(mode == "on" ? "maintenance.started"
-                                     : "maintenance.ended",
-                        ehabus::Severity::kNotice, target, message,
-                        {{"target", target}, {"until", until}});
-
+      publisher.Publish(
+          mode == "on" ? "maintenance.started" : "maintenance.ended",
+          ehabus::Severity::kNotice, target, message,
+          {{"target", target}, {"until", until}});
     }
   } catch (const std::exception&) {
   }

@@ -322,9 +322,9 @@ void SetKey(std::vector<std::string>& lines, const std::string& section,
 
 // Runs EDIT on the lines of PATH under an exclusive lock, then replaces
 // PATH atomically.
-Result<void> EditLines(const std::string& path,
-                       const std::function<void(std::vector<std::string>&)>&
-                           edit) {
+Result<void> EditLines(
+    const std::string& path,
+    const std::function<void(std::vector<std::string>&)>& edit) {
   std::string lock_path = path + ".lock";
   int lock = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock < 0) return FailErrno("open " + lock_path, errno);
@@ -368,9 +368,9 @@ Result<void> SetMaintenance(const std::string& path, const Profile& profile,
   }
   return EditLines(path, [&](std::vector<std::string>& lines) {
     if (target != "node") {
-      SetKey(lines, "watch", target,
-             std::string(on ? "no  ; maintenance (ehabus maintenance)"
-                            : "yes"));
+      SetKey(
+          lines, "watch", target,
+          std::string(on ? "no  ; maintenance (ehabus maintenance)" : "yes"));
     }
     if (on) {
       SetKey(lines, "maintenance", target,

@@ -164,8 +164,8 @@ StepOutcome StopService(const Profile& profile, const ServiceSpec& service,
     // Escalate: the stop did not stop it.
     ::kill(*pid, SIGKILL);
     bool gone = WaitGone(*pid, std::chrono::milliseconds(5000));
-    out.detail += (out.detail.empty() ? "" : "; ") +
-                  std::string("process ") + std::to_string(*pid) +
+    out.detail += (out.detail.empty() ? "" : "; ") + std::string("process ") +
+                  std::to_string(*pid) +
                   (gone ? " killed (SIGKILL)" : " survived SIGKILL");
     out.ok = gone;
     if (gone) KillLeftovers(*pid);

@@ -25,8 +25,7 @@ std::string Seconds(std::chrono::milliseconds ms) {
 
 std::string WindowText(std::chrono::milliseconds window) {
   auto minutes = window.count() / 60000;
-  return minutes > 0 ? std::to_string(minutes) + " min"
-                     : Seconds(window);
+  return minutes > 0 ? std::to_string(minutes) + " min" : Seconds(window);
 }
 
 }  // namespace
@@ -145,10 +144,9 @@ void RestartHealer::Pump(std::chrono::milliseconds max) {
 void RestartHealer::Step(const std::string& topic, const std::string& service,
                          const std::string& action,
                          const StepOutcome& outcome) {
-  std::string message = action + " " + service + ": " +
-                        (outcome.ok ? "ok" : "FAILED") + " (" +
-                        Seconds(outcome.took) + ")" +
-                        (outcome.ok ? "" : ": " + outcome.detail);
+  std::string message =
+      action + " " + service + ": " + (outcome.ok ? "ok" : "FAILED") + " (" +
+      Seconds(outcome.took) + ")" + (outcome.ok ? "" : ": " + outcome.detail);
   spdlog::info("{}", message);
   publisher_.Publish(topic + ".step",
                      outcome.ok ? Severity::kInfo : Severity::kError, service,
@@ -187,8 +185,8 @@ bool RestartHealer::Confirm(const std::string& service, std::string& reason) {
       Pump(300ms);  // not yet: ask again shortly
     }
   }
-  reason = "not serving within " + Seconds(settings_.confirm_timeout) + ": " +
-           last;
+  reason =
+      "not serving within " + Seconds(settings_.confirm_timeout) + ": " + last;
   return false;
 }
 
@@ -286,8 +284,7 @@ void RestartHealer::Resume() {
   ClearState();
   if (state.is_discarded() || !state.contains("roots") ||
       !state["roots"].is_array() || state["roots"].empty()) {
-    spdlog::warn("{}: unreadable healing state, ignored",
-                 settings_.state_file);
+    spdlog::warn("{}: unreadable healing state, ignored", settings_.state_file);
     return;
   }
   HealingPlan plan;
@@ -300,8 +297,7 @@ void RestartHealer::Resume() {
         plan.start.push_back(s.get<std::string>());
   if (plan.roots.empty()) return;
   std::string topic = "healing." + plan.roots.front();
-  publisher_.Publish(topic + ".resumed", Severity::kWarning,
-                     plan.roots.front(),
+  publisher_.Publish(topic + ".resumed", Severity::kWarning, plan.roots.front(),
                      "the healer restarted during the healing of " +
                          Join(plan.roots) +
                          "; bringing up what is not serving, in order",
@@ -316,20 +312,21 @@ void RestartHealer::Resume() {
   for (const auto& service : order) {
     std::string reason;
     auto saved = settings_.confirm_timeout;
-    settings_.confirm_timeout = std::min(saved, std::chrono::milliseconds(3000));
+    settings_.confirm_timeout =
+        std::min(saved, std::chrono::milliseconds(3000));
     bool serving = Confirm(service, reason);
     settings_.confirm_timeout = saved;
     if (serving) continue;
-    auto outcome =
-        StartService(profile_, *profile_.Find(service), settings_.start_timeout);
+    auto outcome = StartService(profile_, *profile_.Find(service),
+                                settings_.start_timeout);
     Step(topic, service, "start", outcome);
     if (outcome.ok) {
       auto t0 = Clock::now();
       serving = Confirm(service, reason);
       Step(topic, service, "confirm",
            {serving, serving ? "serving" : reason,
-            std::chrono::duration_cast<std::chrono::milliseconds>(
-                Clock::now() - t0)});
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
+                                                                  t0)});
     }
     if (!serving) {
       ok = false;
@@ -404,13 +401,13 @@ void RestartHealer::HealDue() {
   plan = Plan(profile_, std::set<std::string>(roots.begin(), roots.end()),
               watched);
   ++healings_;
-  std::string id = std::to_string(WallMicros()) + "-" + std::to_string(healings_);
+  std::string id =
+      std::to_string(WallMicros()) + "-" + std::to_string(healings_);
   for (const auto& root : plan.roots) budget_.Record(root, now);
   const std::string& primary = plan.roots.front();
   int used = budget_.Used(primary, now);
   std::string what = "restart " + Join(plan.roots);
-  if (!plan.start.empty())
-    what += "; stop and start again " + Join(plan.start);
+  if (!plan.start.empty()) what += "; stop and start again " + Join(plan.start);
   if (!plan.left_alone.empty())
     what += "; leave alone " + Join(plan.left_alone) + " (not watched)";
   std::vector<std::string> failed_list(failed.begin(), failed.end());

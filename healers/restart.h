@@ -39,9 +39,8 @@ RestartSettings RestartSettingsFrom(const Config& config);
 class RestartHealer {
  public:
   using Clock = std::chrono::steady_clock;
-  RestartHealer(Profile profile, RestartSettings settings,
-                Publisher& publisher, Subscriber& subscriber,
-                const std::atomic<bool>& stop);
+  RestartHealer(Profile profile, RestartSettings settings, Publisher& publisher,
+                Subscriber& subscriber, const std::atomic<bool>& stop);
   // Until STOP: resumes an interrupted healing, then heals what fails.
   void Run();
 

@@ -13,7 +13,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-
 int Main(int argc, char** argv) {
   ehabus::InitLogging("healer-restart");
   auto config_path = ehabus::DaemonConfigFlag(
@@ -31,8 +30,9 @@ int Main(int argc, char** argv) {
   const auto& stop = ehabus::InstallStopSignals();
   zmq::context_t context(1);
   auto endpoints = ehabus::EndpointsFrom(*config);
-  ehabus::Publisher publisher(context, {endpoints.pub, ehabus::NodeName(*config),
-                                        "healer-restart", 10000});
+  ehabus::Publisher publisher(
+      context,
+      {endpoints.pub, ehabus::NodeName(*config), "healer-restart", 10000});
   ehabus::SubscriberOptions options;
   options.sub_endpoint = endpoints.sub;
   options.snapshot_endpoint = endpoints.snapshot;

@@ -104,7 +104,7 @@ class SensorRuntime {
     std::string last_message;
     Severity last_severity = Severity::kInfo;
     Clock::time_point last_published;
-    std::int64_t since_us = 0;  // wall time of the last change of health
+    std::int64_t since_us = 0;    // wall time of the last change of health
     std::string pending_request;  // RunNow() asked; for the next run
     std::string running_request;  // the run under way answers this
   };

@@ -29,7 +29,6 @@ std::string JoinErrors(const std::vector<ehabus::ConfigError>& errors) {
   return text;
 }
 
-
 // The canary file: [canary] user, password (IMAP/POP3 account) and [mysql]
 // user, password (MariaDB account). Readable only by ehabus.
 struct Canary {

@@ -48,8 +48,8 @@ TEST(PlanTest, EyouIndexAndLogChains) {
   plan = Plan(eyou, {"gearman"}, AllWatched(eyou));
   EXPECT_EQ(plan.start, Names{"phpd"});
   plan = Plan(eyou, {"mproxy"}, AllWatched(eyou));
-  EXPECT_EQ(plan.start,
-            (Names{"smtp", "pop", "imap", "local", "remote", "bounce", "mlist"}));
+  EXPECT_EQ(plan.start, (Names{"smtp", "pop", "imap", "local", "remote",
+                               "bounce", "mlist"}));
 }
 
 TEST(PlanTest, FailuresTogetherAreOneHealingFromTheirRoots) {
@@ -57,7 +57,8 @@ TEST(PlanTest, FailuresTogetherAreOneHealingFromTheirRoots) {
   // mysql and two of its dependents reported down at once: mysql is the
   // root; the others are healed as its dependents. An unrelated failure is
   // a second root of the same healing.
-  auto plan = Plan(eyou, {"smtp", "mysql", "mproxy", "httpd"}, AllWatched(eyou));
+  auto plan =
+      Plan(eyou, {"smtp", "mysql", "mproxy", "httpd"}, AllWatched(eyou));
   EXPECT_EQ(plan.roots, (Names{"mysql", "httpd"}));
   EXPECT_TRUE(plan.Touched().contains("smtp"));
 }
@@ -88,9 +89,9 @@ TEST(PlanTest, PostfixDovecotProfile) {
 
 TEST(PlanTest, ControlCommandsFromServiceUnitOrProfile) {
   auto eyou = Eyou();
-  EXPECT_EQ(ControlCommand(eyou, *eyou.Find("mproxy"), true),
-            (Names{"/usr/local/eyou/mail/app/sbin/eyou_mail", "start",
-                   "mproxy"}));
+  EXPECT_EQ(
+      ControlCommand(eyou, *eyou.Find("mproxy"), true),
+      (Names{"/usr/local/eyou/mail/app/sbin/eyou_mail", "start", "mproxy"}));
   EXPECT_EQ(ControlCommand(eyou, *eyou.Find("smtp"), false),
             (Names{"/usr/local/eyou/mail/app/sbin/eyou_mail", "stop", "smtp"}));
   auto profile = LoadProfile(std::string(EHABUS_SOURCE_DIR) +

@@ -23,7 +23,8 @@ using Clock = std::chrono::steady_clock;
 
 std::string ShellQuote(const std::string& word) {
   std::string out = "'";
-  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  for (char c : word)
+    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
 

@@ -249,16 +249,3 @@ TEST(SensorStorageTest, HungMountReportedWhileOthersKeepBeingChecked) {
 
 }  // namespace
 }  // namespace ehabus::sensors
-
-int main(int argc, char** argv) {
-  // A private mount namespace: mounts made here die with this process.
-  if (geteuid() == 0) {
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-      std::perror("storage_test: private mount namespace");
-      return 1;
-    }
-  }
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

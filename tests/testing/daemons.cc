@@ -28,7 +28,6 @@ void StopByPidfile(const std::string& pidfile) {
   kill(pid, SIGKILL);
 }
 
-
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
@@ -55,14 +54,14 @@ bool Listening(int port) {
 
 std::vector<std::string> Memcached::Argv() const {
   return {"/usr/bin/memcached",
-                  "-l",
-                  "127.0.0.1",
-                  "-p",
-                  std::to_string(port_),
-                  "-U",
-                  "0",
-                  "-u",
-                  "nobody"};
+          "-l",
+          "127.0.0.1",
+          "-p",
+          std::to_string(port_),
+          "-U",
+          "0",
+          "-u",
+          "nobody"};
 }
 
 bool Memcached::Start() {
@@ -98,16 +97,16 @@ MariaDb::~MariaDb() {
 
 std::vector<std::string> MariaDb::Argv() const {
   return {"/usr/sbin/mariadbd",
-                  "--no-defaults",
-                  "--datadir=" + dir_.path() + "/data",
-                  "--socket=" + dir_.path() + "/mariadb.sock",
-                  "--port=" + std::to_string(port_),
-                  "--bind-address=127.0.0.1",
-                  "--user=root",
-                  "--pid-file=" + pidfile(),
-                  "--skip-log-bin",
-                  "--innodb-buffer-pool-size=16M",
-                  "--log-error=" + dir_.path() + "/error.log"};
+          "--no-defaults",
+          "--datadir=" + dir_.path() + "/data",
+          "--socket=" + dir_.path() + "/mariadb.sock",
+          "--port=" + std::to_string(port_),
+          "--bind-address=127.0.0.1",
+          "--user=root",
+          "--pid-file=" + pidfile(),
+          "--skip-log-bin",
+          "--innodb-buffer-pool-size=16M",
+          "--log-error=" + dir_.path() + "/error.log"};
 }
 
 bool MariaDb::Start() {
@@ -249,7 +248,6 @@ Postfix::Postfix(const std::string& extra_main_cf) : smtp_(FreePort()) {
                  "syslog_name = postfix-ehabus-test\n" +
                  extra_main_cf);
 }
-
 
 Postfix::~Postfix() {
   // The master makes itself a session leader: end its whole group.

@@ -1,0 +1,147 @@
+#include "healers/failover.h"
+
+#include "bus/profile.h"
+
+namespace ehabus::healers {
+namespace {
+
+Policy ParsePolicy(const std::string& text) {
+  if (text == "failover") return Policy::kFailover;
+  if (text == "notify") return Policy::kNotify;
+  return Policy::kNothing;
+}
+
+}  // namespace
+
+std::string_view ToString(Policy policy) {
+  switch (policy) {
+    case Policy::kFailover:
+      return "failover";
+    case Policy::kNotify:
+      return "notify";
+    case Policy::kNothing:
+      return "nothing";
+  }
+  return "?";
+}
+
+FailoverSettings FailoverSettingsFrom(const Config& config) {
+  const char* f = "healer.failover";
+  FailoverSettings s;
+  s.network = ParsePolicy(config.String(f, "on_network_lost"));
+  s.storage = ParsePolicy(config.String(f, "on_storage_lost"));
+  s.budget = ParsePolicy(config.String(f, "on_budget_spent"));
+  s.heartbeat = ParsePolicy(config.String(f, "on_heartbeat_lost"));
+  s.budget_hold = config.Duration(f, "budget_hold");
+  s.attribute = config.String(f, "attribute");
+  s.set_command = SplitWords(config.String(f, "set_command"));
+  s.active_marker = config.String("healer.restart", "active_marker");
+  s.retry = config.Duration(f, "retry");
+  return s;
+}
+
+std::optional<Change> FailoverPolicy::Set(const std::string& key, Cause cause) {
+  auto it = causes_.find(key);
+  if (it != causes_.end()) {
+    it->second.reason = cause.reason;  // same cause, fresher words
+    return std::nullopt;
+  }
+  causes_[key] = cause;
+  return Change{Change::Kind::kAdded, std::move(cause)};
+}
+
+std::optional<Change> FailoverPolicy::Clear(const std::string& key) {
+  auto it = causes_.find(key);
+  if (it == causes_.end()) return std::nullopt;
+  Change change{Change::Kind::kRemoved, it->second};
+  causes_.erase(it);
+  return change;
+}
+
+bool FailoverPolicy::storage_healthy() const {
+  if (storage_health_.empty()) return false;
+  for (const auto& [name, health] : storage_health_)
+    if (health != "up") return false;
+  return true;
+}
+
+std::vector<Change> FailoverPolicy::OnEvent(const Event& event,
+                                            Clock::time_point now) {
+  std::vector<Change> changes;
+  auto add = [&](std::optional<Change> c) {
+    if (c) changes.push_back(std::move(*c));
+  };
+  const std::string& t = event.topic;
+  std::string health = event.data.is_object()
+                           ? event.data.value("health", std::string())
+                           : std::string();
+  std::string reason =
+      event.data.is_object() ? event.data.value("reason", event.message)
+                             : event.message;
+  if (event.kind == Kind::kState && t == "network.targets") {
+    if (health == "down")
+      add(Set("network", {"network", "gateway", reason, settings_.network, now}));
+    else if (health == "up")
+      add(Clear("network"));
+  } else if (event.kind == Kind::kState && t.starts_with("storage.") &&
+             t.find('.', 8) == std::string::npos) {
+    std::string name = t.substr(8);
+    storage_health_[name] = health.empty() ? "unknown" : health;
+    if (health == "down")
+      add(Set("storage." + name,
+              {"storage", name, reason, settings_.storage, now}));
+    else if (health == "up")
+      add(Clear("storage." + name));
+  } else if (event.kind == Kind::kEvent && t.starts_with("healing.") &&
+             t.ends_with(".escalated")) {
+    std::string service = event.subject;
+    add(Set("budget." + service,
+            {"budget", service, event.message, settings_.budget, now}));
+  } else if (event.kind == Kind::kState && t.starts_with("service.") &&
+             t.find('.', 8) == std::string::npos && health == "up") {
+    // The service serves again here: its spent budget is no cause any more.
+    add(Clear("budget." + t.substr(8)));
+  } else if (event.kind == Kind::kState &&
+             (t == "heartbeat.corosync" || t == "heartbeat.links")) {
+    std::string key = "heartbeat." + t.substr(10);
+    if (health == "down") {
+      // The old rule: a heartbeat loss alone moves nothing while the
+      // shared storage is healthy; fencing (Pacemaker's) decides.
+      Policy policy =
+          storage_healthy() ? Policy::kNothing : settings_.heartbeat;
+      add(Set(key, {"heartbeat", t.substr(10), reason, policy, now}));
+    } else if (health == "up") {
+      add(Clear(key));
+    }
+  }
+  return changes;
+}
+
+std::vector<Change> FailoverPolicy::Expire(Clock::time_point now) {
+  std::vector<Change> changes;
+  std::vector<std::string> old;
+  for (const auto& [key, cause] : causes_)
+    if (cause.kind == "budget" && now - cause.since >= settings_.budget_hold)
+      old.push_back(key);
+  for (const auto& key : old)
+    if (auto c = Clear(key)) changes.push_back(std::move(*c));
+  return changes;
+}
+
+bool FailoverPolicy::red() const {
+  for (const auto& [key, cause] : causes_)
+    if (cause.policy == Policy::kFailover) return true;
+  return false;
+}
+
+std::string FailoverPolicy::Summary() const {
+  std::string out;
+  for (const auto& [key, cause] : causes_) {
+    if (!out.empty()) out += "; ";
+    out += cause.kind + " " + cause.what + " (" +
+           std::string(ToString(cause.policy)) + "): " + cause.reason;
+  }
+  return out.empty() ? "no cause" : out;
+}
+
+}  // namespace ehabus::healers
