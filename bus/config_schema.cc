@@ -321,8 +321,7 @@ const Schema& FullSchema() {
             "How the attribute is set on this node (split at spaces; "
             "{attribute} and {value} replaced)."},
            {"retry", ValueType::kDuration, "5s",
-            "Retry period when setting the attribute failed.", 100,
-            3'600'000},
+            "Retry period when setting the attribute failed.", 100, 3'600'000},
        }},
   };
   return schema;

@@ -48,6 +48,11 @@ bool WaitGone(pid_t pid, std::chrono::milliseconds timeout) {
   return true;
 }
 
+void AppendDetail(std::string& detail, const std::string& more) {
+  if (!detail.empty()) detail.append("; ");
+  detail.append(more);
+}
+
 // The pid a pid file names, alive or not.
 std::optional<pid_t> RecordedPid(const ServiceSpec& service) {
   if (service.pidfile.empty()) return std::nullopt;
@@ -117,8 +122,8 @@ StepOutcome RunCommand(const std::vector<std::string>& argv,
   out.ok = WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
   std::string output = child->output();
   std::string first = output.substr(0, output.find('\n'));
-  out.detail = Join(argv) + ": " + DescribeWaitStatus(*status) +
-               (first.empty() ? "" : " " + Quote(first));
+  out.detail = Join(argv) + ": " + DescribeWaitStatus(*status);
+  if (!first.empty()) out.detail.append(" ").append(Quote(first));
   out.took = Since(start);
   return out;
 }
@@ -164,18 +169,17 @@ StepOutcome StopService(const Profile& profile, const ServiceSpec& service,
     // Escalate: the stop did not stop it.
     ::kill(*pid, SIGKILL);
     bool gone = WaitGone(*pid, std::chrono::milliseconds(5000));
-    out.detail += (out.detail.empty() ? "" : "; ") + std::string("process ") +
-                  std::to_string(*pid) +
-                  (gone ? " killed (SIGKILL)" : " survived SIGKILL");
+    AppendDetail(out.detail,
+                 "process " + std::to_string(*pid) +
+                     (gone ? " killed (SIGKILL)" : " survived SIGKILL"));
     out.ok = gone;
     if (gone) KillLeftovers(*pid);
   } else if (auto recorded = RecordedPid(service)) {
     // Its main process died (that is why we heal): end what it left.
     if (int n = KillLeftovers(*recorded); n > 0) {
-      out.detail += (out.detail.empty() ? "" : "; ") + std::string("killed ") +
-                    std::to_string(n) + " leftover process" +
-                    (n == 1 ? "" : "es") + " of dead pid " +
-                    std::to_string(*recorded);
+      AppendDetail(out.detail, "killed " + std::to_string(n) +
+                                   " leftover process" + (n == 1 ? "" : "es") +
+                                   " of dead pid " + std::to_string(*recorded));
     }
     // Nothing of it runs: stopped, whatever the command said.
     out.ok = true;

@@ -75,12 +75,13 @@ std::vector<Change> FailoverPolicy::OnEvent(const Event& event,
   std::string health = event.data.is_object()
                            ? event.data.value("health", std::string())
                            : std::string();
-  std::string reason =
-      event.data.is_object() ? event.data.value("reason", event.message)
-                             : event.message;
+  std::string reason = event.data.is_object()
+                           ? event.data.value("reason", event.message)
+                           : event.message;
   if (event.kind == Kind::kState && t == "network.targets") {
     if (health == "down")
-      add(Set("network", {"network", "gateway", reason, settings_.network, now}));
+      add(Set("network",
+              {"network", "gateway", reason, settings_.network, now}));
     else if (health == "up")
       add(Clear("network"));
   } else if (event.kind == Kind::kState && t.starts_with("storage.") &&

@@ -46,8 +46,9 @@ int Main(int argc, char** argv) {
   const auto& stop = ehabus::InstallStopSignals();
   zmq::context_t context(1);
   auto endpoints = ehabus::EndpointsFrom(*config);
-  ehabus::Publisher publisher(context, {endpoints.pub, ehabus::NodeName(*config),
-                                        "healer-failover", 10000});
+  ehabus::Publisher publisher(
+      context,
+      {endpoints.pub, ehabus::NodeName(*config), "healer-failover", 10000});
   ehabus::SubscriberOptions options;
   options.sub_endpoint = endpoints.sub;
   options.snapshot_endpoint = endpoints.snapshot;
@@ -78,15 +79,15 @@ int Main(int argc, char** argv) {
                         {"what", c.what},
                         {"policy", ehabus::healers::ToString(c.policy)},
                         {"reason", c.reason}});
-    publisher.SetState("failover",
-                       policy.red() ? ehabus::Severity::kCritical
-                                    : ehabus::Severity::kInfo,
-                       "failover", text,
-                       {{"health", health},
-                        {"causes", causes},
-                        {"active", active()},
-                        {"attribute", settings.attribute},
-                        {"applied", applied}});
+    publisher.SetState(
+        "failover",
+        policy.red() ? ehabus::Severity::kCritical : ehabus::Severity::kInfo,
+        "failover", text,
+        {{"health", health},
+         {"causes", causes},
+         {"active", active()},
+         {"attribute", settings.attribute},
+         {"applied", applied}});
   };
 
   // Sets the attribute when it differs from what it should be: red only
@@ -108,8 +109,7 @@ int Main(int argc, char** argv) {
               ? "failover requested: " + policy.Summary() + "; " +
                     settings.attribute +
                     "=red on this node, Pacemaker moves the stack"
-              : settings.attribute + "=green on this node: " +
-                    policy.Summary(),
+              : settings.attribute + "=green on this node: " + policy.Summary(),
           {{"attribute", settings.attribute},
            {"value", want},
            {"took_ms", outcome.took.count()},
@@ -131,8 +131,7 @@ int Main(int argc, char** argv) {
       const auto& c = change.cause;
       if (change.kind == Change::Kind::kRemoved) {
         publisher.Publish("failover.cause-gone", ehabus::Severity::kNotice,
-                          c.what,
-                          c.kind + " " + c.what + ": the cause is gone",
+                          c.what, c.kind + " " + c.what + ": the cause is gone",
                           {{"kind", c.kind}, {"what", c.what}});
         continue;
       }
@@ -169,8 +168,13 @@ int Main(int argc, char** argv) {
   while (!stop.load()) {
     publisher.Poll();
     watchdog.Tick();
-    if (auto d = subscriber.Receive(100ms))
-      announce(policy.OnEvent(d->event, Clock::now()));
+    try {
+      if (auto d = subscriber.Receive(100ms))
+        announce(policy.OnEvent(d->event, Clock::now()));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+      continue;  // a signal: look at stop again
+    }
     announce(policy.Expire(Clock::now()));
     apply();
     publish_state();

@@ -132,7 +132,13 @@ void RestartHealer::Pump(std::chrono::milliseconds max) {
     watchdog_.Tick();
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - Clock::now());
-    auto d = subscriber_.Receive(std::clamp(left, 0ms, 100ms));
+    std::optional<Delivery> d;
+    try {
+      d = subscriber_.Receive(std::clamp(left, 0ms, 100ms));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+      continue;  // a signal: look at stop_ again
+    }
     if (d) OnEvent(d->event);
     if (d && d->missed_before > 0) {
       spdlog::warn("missed {} events on {} (bus overflow or restart)",

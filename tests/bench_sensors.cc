@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   int runs = 10, kills = 10, hangs = 5;
-  int sensor_seconds = 20;
+  int sensor_seconds = 60;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--quick") {
       runs = 3;

@@ -57,9 +57,9 @@ TEST(FailoverHealerTest, StorageLostRedThenGreenHeartbeatAloneNothing) {
   auto storage = spawn(EHABUS_SENSOR_STORAGE, "storage.log");
   auto healer = spawn(EHABUS_HEALER_FAILOVER, "failover.log");
   ASSERT_TRUE(storage && healer);
-  auto wait_for = [&](const std::string& topic,
-                      std::chrono::milliseconds timeout)
-      -> std::optional<Event> {
+  auto wait_for =
+      [&](const std::string& topic,
+          std::chrono::milliseconds timeout) -> std::optional<Event> {
     auto until = Clock::now() + timeout;
     while (Clock::now() < until) {
       auto d = sub.Receive(100ms);
@@ -93,11 +93,11 @@ TEST(FailoverHealerTest, StorageLostRedThenGreenHeartbeatAloneNothing) {
             "#health-ehabus green\n#health-ehabus red\n#health-ehabus green\n");
 
   // A heartbeat loss while storage is healthy: nothing.
-  auto published = bus.RunCli(
-      {"publish", "--state", "--severity", "error", "--subject", "links",
-       "--component", "sensor-heartbeat", "--data",
-       R"({"health":"down","reason":"disconnected: link 1 to hb2"})",
-       "heartbeat.links", "links", "down"});
+  auto published =
+      bus.RunCli({"publish", "--state", "--severity", "error", "--subject",
+                  "links", "--component", "sensor-heartbeat", "--data",
+                  R"({"health":"down","reason":"disconnected: link 1 to hb2"})",
+                  "heartbeat.links", "links", "down"});
   ASSERT_EQ(published.exit_code(), 0) << published.output;
   auto declined = wait_for("failover.declined", 10s);
   ASSERT_TRUE(declined);
@@ -106,16 +106,16 @@ TEST(FailoverHealerTest, StorageLostRedThenGreenHeartbeatAloneNothing) {
             "storage healthy: no switch (fencing decides)");
 
   // A spent restart budget: red; the service serving again: green.
-  published = bus.RunCli({"publish", "--severity", "critical", "--subject",
-                          "postfix", "--component", "healer-restart",
-                          "healing.postfix.escalated",
-                          "postfix failed again after 3 healings"});
+  published =
+      bus.RunCli({"publish", "--severity", "critical", "--subject", "postfix",
+                  "--component", "healer-restart", "healing.postfix.escalated",
+                  "postfix failed again after 3 healings"});
   ASSERT_EQ(published.exit_code(), 0) << published.output;
   ASSERT_TRUE(wait_for("failover.requested", 10s));
-  published = bus.RunCli(
-      {"publish", "--state", "--subject", "postfix", "--component",
-       "sensor-service", "--data", R"({"health":"up","reason":"answers"})",
-       "service.postfix", "postfix", "answers"});
+  published = bus.RunCli({"publish", "--state", "--subject", "postfix",
+                          "--component", "sensor-service", "--data",
+                          R"({"health":"up","reason":"answers"})",
+                          "service.postfix", "postfix", "answers"});
   ASSERT_EQ(published.exit_code(), 0) << published.output;
   ASSERT_TRUE(wait_for("failover.cleared", 10s));
 

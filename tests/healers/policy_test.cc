@@ -86,8 +86,7 @@ TEST(FailoverPolicyTest, PoliciesFromTheConfig) {
   policy.OnEvent(State("storage.mail", "up"), now);
   policy.OnEvent(State("storage.queue", "down"), now);
   policy.OnEvent(State("heartbeat.corosync", "down"), now);
-  EXPECT_EQ(policy.causes().at("heartbeat.corosync").policy,
-            Policy::kFailover);
+  EXPECT_EQ(policy.causes().at("heartbeat.corosync").policy, Policy::kFailover);
   auto bad = Config::LoadText("[healer.failover]\non_storage_lost = maybe\n",
                               "ehabus.ini");
   ASSERT_FALSE(bad);

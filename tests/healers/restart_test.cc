@@ -13,6 +13,7 @@
 #include "bus/subscriber.h"
 #include "tests/testing/bus_fixture.h"
 #include "tests/testing/daemons.h"
+#include "tests/testing/stack.h"
 
 namespace ehabus::healers {
 namespace {
@@ -20,108 +21,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace et = ehabus::testing;
 using Clock = std::chrono::steady_clock;
-
-std::string ShellQuote(const std::string& word) {
-  std::string out = "'";
-  for (char c : word)
-    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string Command(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const auto& w : argv) out += (out.empty() ? "" : " ") + ShellQuote(w);
-  return out;
-}
-
-class Stack {
- public:
-  Stack() {
-    script_ = dir_.path() + "/stack.sh";
-    memcached_pid_ = dir_.path() + "/memcached.pid";
-    std::ofstream out(script_);
-    out << "#!/bin/sh\n# Controls the test stack: SERVICE start|stop.\n"
-        << "log=" << ShellQuote(dir_.path() + "/stack.log") << "\n"
-        << "echo \"$(date +%s.%N) $1 $2\" >> \"$log\"\n"
-        << "stop() { pid=$(cat \"$1\" 2>/dev/null) && kill -TERM \"$pid\"; "
-           "exit 0; }\n"
-        << "case \"$1:$2\" in\n"
-        << "mariadb:start) setsid " << Command(mariadb_.Argv())
-        << " </dev/null >>\"$log\" 2>&1 & ;;\n"
-        << "mariadb:stop) stop " << ShellQuote(mariadb_.pidfile()) << " ;;\n"
-        << "memcached:start) setsid " << Command(memcached_.Argv())
-        << " </dev/null >>\"$log\" 2>&1 & echo $! > "
-        << ShellQuote(memcached_pid_) << " ;;\n"
-        << "memcached:stop) stop " << ShellQuote(memcached_pid_) << " ;;\n"
-        << "postfix:start) setsid " << Command(postfix_.Argv())
-        << " </dev/null >>\"$log\" 2>&1 & ;;\n"
-        << "postfix:stop) stop " << ShellQuote(postfix_.pidfile()) << " ;;\n"
-        << "dovecot:start) setsid " << Command(dovecot_.Argv())
-        << " </dev/null >>\"$log\" 2>&1 & ;;\n"
-        << "dovecot:stop) stop " << ShellQuote(dovecot_.pidfile()) << " ;;\n"
-        << "*) echo \"unknown: $1 $2\"; exit 2 ;;\n"
-        << "esac\nexit 0\n";
-  }
-  ~Stack() { et::StopByPidfile(memcached_pid_); }
-
-  std::string Profile() const {
-    std::ostringstream p;
-    p << "[profile]\nname = test-stack\n"
-      << "start = /bin/sh " << script_ << " {service} start\n"
-      << "stop = /bin/sh " << script_ << " {service} stop\n"
-      << "[service.mariadb]\ncheck = mysql\nport = " << mariadb_.port()
-      << "\npidfile = " << mariadb_.pidfile() << "\nprocess = mariadbd\n"
-      << "[service.memcached]\ncheck = memcached\nport = " << memcached_.port()
-      << "\npidfile = " << memcached_pid_ << "\nprocess = memcached\n"
-      << "[service.postfix]\ncheck = smtp\nport = " << postfix_.smtp_port()
-      << "\npidfile = " << postfix_.pidfile()
-      << "\nprocess = master\ndepends = mariadb\n"
-      << "[service.dovecot]\ncheck = imap\nport = " << dovecot_.imap_port()
-      << "\npidfile = " << dovecot_.pidfile()
-      << "\nprocess = dovecot\ndepends = mariadb\n";
-    return p.str();
-  }
-
-  bool Control(const std::string& service, const std::string& action) {
-    return et::Run({"/bin/sh", script_, service, action}).exit_code() == 0;
-  }
-  bool StartAll() {
-    for (const char* s : {"mariadb", "memcached", "postfix", "dovecot"})
-      if (!Control(s, "start")) return false;
-    return et::WaitUntil(
-        [&] {
-          return et::Listening(mariadb_.port()) &&
-                 et::Listening(memcached_.port()) &&
-                 et::Listening(postfix_.smtp_port()) &&
-                 et::Listening(dovecot_.imap_port()) &&
-                 et::ReadPid(mariadb_.pidfile()) > 0 &&
-                 et::ReadPid(postfix_.pidfile()) > 0 &&
-                 et::ReadPid(dovecot_.pidfile()) > 0;
-        },
-        60s);
-  }
-  pid_t Pid(const std::string& service) const {
-    if (service == "mariadb") return et::ReadPid(mariadb_.pidfile());
-    if (service == "memcached") return et::ReadPid(memcached_pid_);
-    if (service == "postfix") return et::ReadPid(postfix_.pidfile());
-    return et::ReadPid(dovecot_.pidfile());
-  }
-  void Kill(const std::string& service) { kill(Pid(service), SIGKILL); }
-  std::string Log() const {
-    std::ifstream in(dir_.path() + "/stack.log");
-    return std::string((std::istreambuf_iterator<char>(in)),
-                       std::istreambuf_iterator<char>());
-  }
-  const std::string& script() const { return script_; }
-
- private:
-  et::TempDir dir_;
-  et::MariaDb mariadb_;
-  et::Memcached memcached_;
-  et::Postfix postfix_;
-  et::Dovecot dovecot_;
-  std::string script_, memcached_pid_;
-};
 
 // The bus, the service sensor and the healer, with short test intervals.
 class Healing : public ::testing::Test {
@@ -198,7 +97,7 @@ class Healing : public ::testing::Test {
     return steps;
   }
 
-  Stack stack_;
+  et::Stack stack_;
   et::BusFixture bus_;
   std::string watch_;
   std::optional<Subscriber> sub_;
