@@ -4,6 +4,48 @@
 
 namespace ehabus {
 
+namespace {
+
+// The keys every notifier has: how incidents are grouped, what is sent,
+// where it waits while the channel is down.
+std::vector<KeySpec> NotifyKeys(std::string_view spool_dir,
+                                std::vector<KeySpec> own) {
+  std::vector<KeySpec> keys = {
+      {"group_wait", ValueType::kDuration, "10s",
+       "An incident's first notice waits this long for the rest of its story "
+       "(the dependents, the healing).",
+       0, 3'600'000},
+      {"resolve_quiet", ValueType::kDuration, "30s",
+       "Everything back and no news for this long: the incident is resolved "
+       "(one follow-up).",
+       0, 3'600'000},
+      {"repeat_window", ValueType::kDuration, "1h",
+       "The same incident again within this is counted, not sent.", 0,
+       86'400'000},
+      {"min_severity",
+       ValueType::kEnum,
+       "warning",
+       "Events at least this severe open an incident.",
+       0,
+       0,
+       {"debug", "info", "notice", "warning", "error", "critical"}},
+      {"topics", ValueType::kList, "",
+       "Topic prefixes that may open an incident; empty: all."},
+      {"retry", ValueType::kDuration, "30s",
+       "First wait before a failed delivery is tried again; doubles.", 100,
+       3'600'000},
+      {"retry_max", ValueType::kDuration, "10m", "Longest wait between tries.",
+       100, 86'400'000},
+      {"spool_dir", ValueType::kPath, spool_dir,
+       "Notices wait here until delivered (nothing is lost while the channel "
+       "is down or the notifier restarts)."},
+  };
+  keys.insert(keys.end(), own.begin(), own.end());
+  return keys;
+}
+
+}  // namespace
+
 const Schema& FullSchema() {
   static const Schema schema = {
       {"node",
@@ -323,6 +365,55 @@ const Schema& FullSchema() {
            {"retry", ValueType::kDuration, "5s",
             "Retry period when setting the attribute failed.", 100, 3'600'000},
        }},
+      {"notify.mail",
+       "ehabus-notify-mail: one mail per incident and one when it resolves, "
+       "through an SMTP relay.",
+       NotifyKeys(
+           "/var/spool/ehabus/mail",
+           {
+               {"relay", ValueType::kString, "127.0.0.1:25",
+                "HOST:PORT of the SMTP relay. Not the MTA being healed, "
+                "unless you mean it."},
+               {"starttls",
+                ValueType::kEnum,
+                "optional",
+                "required: no mail without TLS; optional: TLS when offered.",
+                0,
+                0,
+                {"required", "optional", "no"}},
+               {"user", ValueType::kString, "", "AUTH user; empty: no AUTH."},
+               {"password_file", ValueType::kPath,
+                "/etc/ehabus/notify-mail.password",
+                "The AUTH password, alone in a file only ehabus can read."},
+               {"from", ValueType::kString, "ehabus@localhost",
+                "Envelope and header sender."},
+               {"to", ValueType::kList, "", "Recipients."},
+               {"customer", ValueType::kString, "",
+                "Customer name in every mail (the old EMAIL_SJ)."},
+               {"language",
+                ValueType::kEnum,
+                "en",
+                "Template language.",
+                0,
+                0,
+                {"en", "zh"}},
+               {"template_dir", ValueType::kPath, "/etc/ehabus/notify",
+                "Where LANGUAGE.txt templates are."},
+               {"timeout", ValueType::kDuration, "30s",
+                "Deadline of each SMTP phase.", 100, 600'000},
+           })},
+      {"notify.exec",
+       "ehabus-notify-exec: runs a command per notice with the incident's "
+       "JSON on stdin (the successor of message_agent).",
+       NotifyKeys("/var/spool/ehabus/exec",
+                  {
+                      {"command", ValueType::kString, "",
+                       "Program and arguments, split at spaces; no shell. "
+                       "Exit 0: delivered; 75: try again later; else failed."},
+                      {"timeout", ValueType::kDuration, "30s",
+                       "The command is killed after this (and tried again).",
+                       100, 600'000},
+                  })},
   };
   return schema;
 }

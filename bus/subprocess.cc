@@ -45,7 +45,10 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
     }
   } cleanup{&actions, &attr};
 
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(
+      &actions, 0,
+      options.input_file.empty() ? "/dev/null" : options.input_file.c_str(),
+      O_RDONLY, 0);
   int pipe_fds[2] = {-1, -1};
   if (options.output == SpawnOptions::Output::kFile) {
     posix_spawn_file_actions_addopen(&actions, 1, options.output_file.c_str(),

@@ -24,6 +24,7 @@ struct SpawnOptions {
   enum class Output { kInherit, kFile, kCapture } output = Output::kInherit;
   std::string output_file;  // kFile: stdout and stderr appended here
   std::size_t capture_limit = 64 * 1024;
+  std::string input_file;  // stdin from this file; empty: /dev/null
 };
 
 class Subprocess {

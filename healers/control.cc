@@ -68,6 +68,7 @@ std::optional<pid_t> RecordedPid(const ServiceSpec& service) {
 int KillLeftovers(pid_t leader) {
   if (leader <= 1 || Alive(leader)) return 0;
   int killed = 0;
+  std::vector<pid_t> victims;
   pid_t self = getpid();
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     std::string name = entry.path().filename();
@@ -85,9 +86,14 @@ int KillLeftovers(pid_t leader) {
     long ppid = 0, pgrp = 0, session = 0;
     if (!(fields >> state >> ppid >> pgrp >> session) || state == "Z") continue;
     if (pgrp == leader || session == leader) {
-      if (::kill(pid, SIGKILL) == 0) ++killed;
+      if (::kill(pid, SIGKILL) == 0) {
+        ++killed;
+        victims.push_back(pid);
+      }
     }
   }
+  // Gone before anything starts again (they hold the ports).
+  for (pid_t pid : victims) WaitGone(pid, std::chrono::milliseconds(5000));
   return killed;
 }
 
@@ -181,7 +187,12 @@ StepOutcome StopService(const Profile& profile, const ServiceSpec& service,
                                    " leftover process" + (n == 1 ? "" : "es") +
                                    " of dead pid " + std::to_string(*recorded));
     }
-    // Nothing of it runs: stopped, whatever the command said.
+    // Nothing of it runs: stopped, whatever the command said. A pid file
+    // naming a dead process (perhaps a zombie nobody reaped yet) would make
+    // some daemons refuse to start ("already running"): remove it, as
+    // start-stop-daemon --remove-pidfile does.
+    if (!Alive(*recorded) && unlink(service.pidfile.c_str()) == 0)
+      AppendDetail(out.detail, "removed stale pid file " + service.pidfile);
     out.ok = true;
   } else if (!out.ok && !service.unit.empty()) {
     auto killed = RunCommand(

@@ -87,6 +87,11 @@ class Healing : public ::testing::Test {
                   << et::Run({"cat", bus_.dir() + "/healer.log"}).output;
     return events;
   }
+  static std::string Dump(const std::vector<Event>& events) {
+    std::string out;
+    for (const auto& e : events) out += e.topic + ": " + e.message + "\n";
+    return out;
+  }
   static std::vector<std::string> Steps(const std::vector<Event>& events) {
     std::vector<std::string> steps;
     for (const auto& e : events)
@@ -146,7 +151,8 @@ TEST_F(Healing, SimultaneousFailuresCoalescedIntoOneHealing) {
   EXPECT_EQ(started, 1);
   EXPECT_EQ(Steps(events),
             (Names{"stop memcached", "stop dovecot", "start memcached",
-                   "confirm memcached", "start dovecot", "confirm dovecot"}));
+                   "confirm memcached", "start dovecot", "confirm dovecot"}))
+      << Dump(events) << stack_.Log();
 }
 
 TEST_F(Healing, MaintenanceIsHonouredAndEndsByItself) {

@@ -137,7 +137,11 @@ std::string MariaDb::Log() const {
   return out.str();
 }
 
-Dovecot::Dovecot() : imap_(FreePort()), pop3_(FreePort()), lmtp_(FreePort()) {
+Dovecot::Dovecot()
+    : imap_(FreePort()),
+      pop3_(FreePort()),
+      lmtp_(FreePort()),
+      auth_(FreePort()) {
   const auto& d = dir_.path();
   chmod(d.c_str(), 0755);
   dir_.Write("run/.keep", "");
@@ -170,7 +174,10 @@ Dovecot::Dovecot() : imap_(FreePort()), pop3_(FreePort()), lmtp_(FreePort()) {
                  listener("imap", imap_) + listener("imaps", 0) +
                  "}\nservice pop3-login {\n" + listener("pop3", pop3_) +
                  listener("pop3s", 0) + "}\nservice lmtp {\n" +
-                 listener("lmtp", lmtp_) + "}\n");
+                 listener("lmtp", lmtp_) +
+                 "}\nservice auth {\n  inet_listener auth {\n    address = "
+                 "127.0.0.1\n    port = " +
+                 std::to_string(auth_) + "\n  }\n}\n");
 }
 
 Dovecot::~Dovecot() {

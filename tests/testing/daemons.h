@@ -71,13 +71,19 @@ class Dovecot {
   int imap_port() const { return imap_; }
   int pop3_port() const { return pop3_; }
   int lmtp_port() const { return lmtp_; }
+  // Dovecot's SASL service for Postfix (smtpd_sasl_type = dovecot).
+  int auth_port() const { return auth_; }
+  // The canary account's Maildir (canary@test / s3cret).
+  std::string maildir() const {
+    return dir_.path() + "/home/canary@test/Maildir";
+  }
   std::string pidfile() const { return dir_.path() + "/run/master.pid"; }
   std::string config() const { return dir_.path() + "/dovecot.conf"; }
   std::string Log() const;
 
  private:
   TempDir dir_;
-  int imap_, pop3_, lmtp_;
+  int imap_, pop3_, lmtp_, auth_;
   std::optional<Subprocess> server_;
 };
 

@@ -104,7 +104,9 @@ void Stack::Kill(const std::string& service) { kill(Pid(service), SIGKILL); }
 std::string Stack::Log() const {
   std::ifstream in(dir_.path() + "/stack.log");
   return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
+                     std::istreambuf_iterator<char>()) +
+         "---- dovecot ----\n" + dovecot_.Log() + "---- postfix ----\n" +
+         postfix_.Log();
 }
 
 }  // namespace ehabus::testing

@@ -1,0 +1,62 @@
+// A notifier daemon: incidents from the bus (incident.h), each notice
+// spooled (spool.h) and handed to a channel (mail, exec...), retried with
+// backoff while the channel fails, reported on the bus (notify.CHANNEL.*).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "bus/config.h"
+#include "notifiers/incident.h"
+#include "notifiers/mail.h"
+#include "notifiers/render.h"
+
+namespace ehabus::notifiers {
+
+// Delivers one notice; SendResult says sent, temporary or permanent.
+class Channel {
+ public:
+  virtual ~Channel() = default;
+  virtual SendResult Deliver(const std::string& id,
+                             const nlohmann::json& incident) = 0;
+};
+
+// Mail through an SMTP relay, rendered from a template.
+class MailChannel : public Channel {
+ public:
+  MailChannel(MailSettings settings, Template tmpl, std::string customer,
+              std::string language);
+  SendResult Deliver(const std::string& id,
+                     const nlohmann::json& incident) override;
+
+ private:
+  MailSettings settings_;
+  Template template_;
+  std::string customer_, language_;
+};
+
+// A command per notice, the incident's JSON on its stdin, with a timeout
+// (the successor of the toolkit's message_agent). Exit 0: delivered; exit
+// 75 (EX_TEMPFAIL) or a timeout: try again later; anything else: failed.
+class ExecChannel : public Channel {
+ public:
+  ExecChannel(std::vector<std::string> command,
+              std::chrono::milliseconds timeout, std::string scratch_dir);
+  SendResult Deliver(const std::string& id,
+                     const nlohmann::json& incident) override;
+
+ private:
+  std::vector<std::string> command_;
+  std::chrono::milliseconds timeout_;
+  std::string scratch_dir_;
+};
+
+// Runs the notifier NAME ("mail", "exec") from [notify.NAME] of CONFIG.
+int RunNotifier(const std::string& name, const Config& config,
+                std::unique_ptr<Channel> channel,
+                const std::atomic<bool>& stop);
+
+}  // namespace ehabus::notifiers

@@ -1,0 +1,198 @@
+#include "notifiers/incident.h"
+
+#include <gtest/gtest.h>
+
+#include "notifiers/render.h"
+#include "tests/testing/bus_fixture.h"
+
+namespace ehabus::notifiers {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+Event Ev(const std::string& topic, Severity severity,
+         const std::string& subject, const std::string& message) {
+  Event e;
+  e.topic = topic;
+  e.severity = severity;
+  e.subject = subject;
+  e.message = message;
+  e.wall_us = WallMicros();
+  return e;
+}
+
+IncidentSettings Fast() {
+  IncidentSettings s;
+  s.group_wait = 10s;
+  s.resolve_quiet = 30s;
+  s.repeat_window = 1h;
+  return s;
+}
+
+// The killed-mariadb story, as the sensor and healer tell it.
+void MariadbStory(IncidentTracker& t, Clock::time_point at) {
+  t.OnEvent(Ev("service.mariadb.down", Severity::kError, "mariadb",
+               "mariadb down: connect: Connection refused"),
+            at);
+  t.OnEvent(Ev("healing.mariadb.started", Severity::kWarning, "mariadb",
+               "healing mariadb"),
+            at + 1s);
+  t.OnEvent(Ev("healing.mariadb.step", Severity::kInfo, "dovecot",
+               "stop dovecot: ok (0.2 s)"),
+            at + 2s);
+  t.OnEvent(Ev("healing.mariadb.succeeded", Severity::kNotice, "mariadb",
+               "healed mariadb with postfix, dovecot in 4.1 s"),
+            at + 5s);
+  t.OnEvent(Ev("service.mariadb.up", Severity::kNotice, "mariadb",
+               "mariadb up: answers"),
+            at + 5s);
+}
+
+TEST(IncidentTest, OneNoticeAfterGroupWaitThenOneWhenResolved) {
+  IncidentTracker t(Fast(), "node1");
+  auto t0 = Clock::now();
+  t.OnEvent(Ev("service.mariadb.down", Severity::kError, "mariadb", "down"),
+            t0);
+  EXPECT_TRUE(t.Due(t0 + 9s).empty()) << "group wait";
+  MariadbStory(t, t0 + 1s);
+  auto first = t.Due(t0 + 10s);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].phase, "opened");
+  EXPECT_EQ(first[0].incident["what"], nlohmann::json({"service.mariadb"}));
+  EXPECT_EQ(first[0].incident["timeline"].size(), 6u);
+  EXPECT_TRUE(t.Due(t0 + 20s).empty()) << "not yet quiet for 30 s";
+  auto second = t.Due(t0 + 37s);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].phase, "resolved");
+  EXPECT_EQ(second[0].incident["status"], "healed");
+  EXPECT_FALSE(t.open());
+}
+
+TEST(IncidentTest, ResolvedWithinTheGroupWaitIsOneNotice) {
+  auto settings = Fast();
+  settings.group_wait = 60s;
+  IncidentTracker t(settings, "node1");
+  auto t0 = Clock::now();
+  MariadbStory(t, t0);
+  EXPECT_TRUE(t.Due(t0 + 30s).empty());
+  auto notices = t.Due(t0 + 36s);
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].phase, "resolved");
+  EXPECT_EQ(notices[0].incident["actions"].size(), 2u);
+}
+
+TEST(IncidentTest, BurstOfTenThousandEventsIsTwoNotices) {
+  IncidentTracker t(Fast(), "node1");
+  auto t0 = Clock::now();
+  int notices = 0;
+  t.OnEvent(Ev("service.postfix.down", Severity::kError, "postfix", "down"),
+            t0);
+  for (int i = 0; i < 10000; ++i) {
+    t.OnEvent(Ev("healing.postfix.step", Severity::kError, "postfix",
+                 "start postfix: FAILED"),
+              t0 + std::chrono::milliseconds(i));
+    notices +=
+        static_cast<int>(t.Due(t0 + std::chrono::milliseconds(i)).size());
+  }
+  t.OnEvent(Ev("service.postfix.up", Severity::kNotice, "postfix", "up"),
+            t0 + 11s);
+  auto opened = t.Due(t0 + 11s);
+  ASSERT_EQ(opened.size(), 1u);
+  EXPECT_EQ(opened[0].incident["timeline"].size(), 200u);
+  EXPECT_EQ(opened[0].incident["timeline_dropped"], 9802);
+  notices += 1 + static_cast<int>(t.Due(t0 + 60s).size());
+  EXPECT_EQ(notices, 2);
+}
+
+TEST(IncidentTest, RepeatsAreCountedNotSentAndMaintenanceIsSilent) {
+  IncidentTracker t(Fast(), "node1");
+  auto t0 = Clock::now();
+  int sent = 0;
+  for (int round = 0; round < 3; ++round) {
+    auto at = t0 + std::chrono::minutes(round * 2);
+    t.OnEvent(Ev("service.smtp.down", Severity::kError, "smtp", "down"), at);
+    t.OnEvent(Ev("service.smtp.up", Severity::kNotice, "smtp", "up"), at + 1s);
+    sent += static_cast<int>(t.Due(at + 11s).size());
+    sent += static_cast<int>(t.Due(at + 45s).size());
+  }
+  EXPECT_EQ(sent, 2) << "the first incident's two notices; the same incident "
+                        "twice more within the hour: none";
+  // After the window, the next one says how many were not mailed.
+  auto later = t0 + 2h;
+  t.OnEvent(Ev("service.smtp.down", Severity::kError, "smtp", "down"), later);
+  auto notices = t.Due(later + 10s);
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].incident["similar_suppressed"], 2);
+
+  IncidentTracker m(Fast(), "node1");
+  m.OnEvent(Ev("maintenance.started", Severity::kNotice, "smtp", "m"), t0);
+  m.OnEvent(Ev("service.smtp.down", Severity::kError, "smtp", "down"), t0);
+  EXPECT_FALSE(m.open()) << "smtp is in maintenance";
+  m.OnEvent(Ev("maintenance.ended", Severity::kNotice, "smtp", "m"), t0);
+  m.OnEvent(Ev("service.smtp.down", Severity::kError, "smtp", "down"), t0);
+  EXPECT_TRUE(m.open());
+}
+
+TEST(IncidentTest, SurvivesARestart) {
+  IncidentTracker t(Fast(), "node1");
+  auto t0 = Clock::now();
+  MariadbStory(t, t0);
+  auto saved = t.Save();
+  IncidentTracker u(Fast(), "node1");
+  u.Load(nlohmann::json::parse(saved.dump()), t0 + 6s);
+  ASSERT_TRUE(u.open());
+  auto notices = u.Due(t0 + 40s);
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].incident["timeline"].size(), 5u);
+  IncidentTracker v(Fast(), "node1");
+  v.Load(nlohmann::json::parse("{\"incident\": {\"id\": 3}}"), t0);
+  EXPECT_FALSE(v.open()) << "a damaged state is dropped, not a crash";
+}
+
+TEST(RenderTest, HostileEventTextNeverBecomesAHeader) {
+  Template tmpl{"[ehabus] {{customer}} {{node}}: {{what}} {{status}}",
+                "{{timeline}}"};
+  nlohmann::json incident = {
+      {"node", "node1\r\nBcc: victim@example.test"},
+      {"what", {"service.x\r\nX-Injected: 1"}},
+      {"status", "healed"},
+      {"timeline",
+       {{{"wall_us", 0},
+         {"topic", "service.x.down"},
+         {"message", "line\r\n.\r\nMAIL FROM:<evil>"}}}}};
+  MailText text = Render(tmpl, incident, "ACME\nCorp", "en");
+  EXPECT_EQ(text.subject.find('\n'), std::string::npos);
+  auto message = BuildMessage("ehabus@node1", {"ops@test"}, text, "id-1");
+  // Headers end at the first empty line; none of the event's words made one.
+  auto headers = message.substr(0, message.find("\r\n\r\n"));
+  EXPECT_EQ(headers.find("\r\nBcc:"), std::string::npos) << headers;
+  EXPECT_EQ(headers.find("\r\nX-Injected:"), std::string::npos) << headers;
+  // The body is base64: no line of it can be "." or an SMTP command.
+  auto body = message.substr(message.find("\r\n\r\n") + 4);
+  EXPECT_EQ(body.find("\r\n.\r\n"), std::string::npos);
+  EXPECT_EQ(body.find("MAIL FROM"), std::string::npos);
+}
+
+TEST(RenderTest, ChineseTemplateAndEncodedSubject) {
+  auto tmpl =
+      LoadTemplate(std::string(EHABUS_SOURCE_DIR) + "/etc/notify/zh.txt");
+  ASSERT_TRUE(tmpl) << tmpl.error().message;
+  nlohmann::json incident = {{"node", "node1"},
+                             {"what", {"service.mariadb"}},
+                             {"status", "healed"},
+                             {"failed_over", false},
+                             {"actions", {"healed mariadb in 4.1 s"}}};
+  MailText text = Render(*tmpl, incident, "示例公司", "zh");
+  EXPECT_EQ(text.subject,
+            "[ehabus] 示例公司 node1：service.mariadb 已自动修复");
+  EXPECT_NE(text.body.find("未切换：邮件服务仍在本节点运行。"),
+            std::string::npos);
+  std::string header = HeaderValue(text.subject);
+  EXPECT_TRUE(header.starts_with("=?UTF-8?B?")) << header;
+  for (char c : header) EXPECT_LT(static_cast<unsigned char>(c), 0x80);
+  EXPECT_FALSE(LoadTemplate("/nonexistent/en.txt"));
+}
+
+}  // namespace
+}  // namespace ehabus::notifiers
