@@ -402,6 +402,21 @@ const Schema& FullSchema() {
                {"timeout", ValueType::kDuration, "30s",
                 "Deadline of each SMTP phase.", 100, 600'000},
            })},
+      {"notify.webhook",
+       "ehabus-notify-webhook: an HTTP(S) POST of each incident's JSON.",
+       NotifyKeys(
+           "/var/spool/ehabus/webhook",
+           {
+               {"url", ValueType::kString, "",
+                "http:// or https:// endpoint (redirects are not followed)."},
+               {"headers", ValueType::kList, "",
+                "Extra headers, e.g. Authorization: Bearer TOKEN (comma "
+                "separated)."},
+               {"verify_tls", ValueType::kBool, "yes",
+                "Check the server's certificate."},
+               {"timeout", ValueType::kDuration, "10s", "Deadline of one POST.",
+                100, 600'000},
+           })},
       {"notify.exec",
        "ehabus-notify-exec: runs a command per notice with the incident's "
        "JSON on stdin (the successor of message_agent).",

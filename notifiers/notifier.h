@@ -54,6 +54,23 @@ class ExecChannel : public Channel {
   std::string scratch_dir_;
 };
 
+// An HTTP(S) POST of the incident's JSON (libcurl), with a deadline. 2xx:
+// delivered; 408, 429, 5xx or no answer: try again later; other 4xx:
+// failed. The URL comes from the configuration only, never from events.
+class WebhookChannel : public Channel {
+ public:
+  WebhookChannel(std::string url, std::vector<std::string> headers,
+                 std::chrono::milliseconds timeout, bool verify_tls);
+  SendResult Deliver(const std::string& id,
+                     const nlohmann::json& incident) override;
+
+ private:
+  std::string url_;
+  std::vector<std::string> headers_;
+  std::chrono::milliseconds timeout_;
+  bool verify_tls_;
+};
+
 // Runs the notifier NAME ("mail", "exec") from [notify.NAME] of CONFIG.
 int RunNotifier(const std::string& name, const Config& config,
                 std::unique_ptr<Channel> channel,

@@ -411,3 +411,101 @@ TEST(NotifyExecTest, CommandGetsTheIncidentOnStdinAndNoShell) {
 
 }  // namespace
 }  // namespace ehabus::notifiers
+
+namespace ehabus::notifiers {
+namespace {
+
+// A real HTTP receiver: Python's http.server, storing each POST body in a
+// directory and answering with the status in a control file.
+class Receiver {
+ public:
+  Receiver() : port_(et::FreePort()) {
+    std::string script = dir_.Write(
+        "receiver.py",
+        "import http.server, os, sys\n"
+        "d = sys.argv[2]\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_POST(self):\n"
+        "        body = self.rfile.read(int(self.headers['Content-Length']))\n"
+        "        status = int(open(d + '/status').read().strip())\n"
+        "        if status == 200:\n"
+        "            n = len(os.listdir(d + '/got'))\n"
+        "            open(d + '/got/%03d.json' % n, 'wb').write(body)\n"
+        "        self.send_response(status)\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(b'status %d\\n' % status)\n"
+        "    def log_message(self, *a):\n"
+        "        pass\n"
+        "http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), "
+        "H).serve_forever()\n");
+    dir_.Write("got/.keep", "");
+    Status(200);
+    SpawnOptions o;
+    o.argv = {"/usr/bin/python3", script, std::to_string(port_), dir_.path()};
+    o.output = SpawnOptions::Output::kFile;
+    o.output_file = dir_.path() + "/receiver.log";
+    auto spawned = Subprocess::Spawn(o);
+    if (spawned) process_.emplace(std::move(*spawned));
+    et::WaitUntil([&] { return et::Listening(port_); }, 10s);
+  }
+  void Status(int status) { dir_.Write("status", std::to_string(status)); }
+  std::vector<std::string> Got() const {
+    std::vector<std::string> out;
+    for (const auto& f :
+         std::filesystem::directory_iterator(dir_.path() + "/got")) {
+      if (f.path().extension() != ".json") continue;
+      std::ifstream in(f.path());
+      out.emplace_back(std::istreambuf_iterator<char>(in),
+                       std::istreambuf_iterator<char>());
+    }
+    return out;
+  }
+  int port() const { return port_; }
+
+ private:
+  et::TempDir dir_;
+  int port_;
+  std::optional<Subprocess> process_;
+};
+
+TEST(NotifyWebhookTest, PostsTheIncidentRetriesOn503) {
+  if (access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no python3";
+  Receiver receiver;
+  receiver.Status(503);
+  et::BusFixture bus;
+  NotifyDaemon notifier(bus,
+                        "[notify.webhook]\nurl = http://127.0.0.1:" +
+                            std::to_string(receiver.port()) +
+                            "/hook\nspool_dir = " + bus.dir() +
+                            "/spool\ngroup_wait = 500ms\nretry = 500ms\n"
+                            "retry_max = 1s\ntimeout = 5s\n",
+                        EHABUS_NOTIFY_WEBHOOK);
+  bus.StartBroker();
+  SubscriberOptions options;
+  options.sub_endpoint = bus.sub();
+  options.prefixes = {"notify."};
+  Subscriber sub(bus.context(), options);
+  ASSERT_TRUE(et::WaitUntil(
+      [&] { return bus.Status()->value("subscriptions", 0) >= 1; }, 10s));
+  notifier.Start();
+  ASSERT_TRUE(et::WaitUntil(
+      [&] { return bus.Status()->value("subscriptions", 0) >= 2; }, 10s));
+  ASSERT_EQ(bus.RunCli({"publish", "--severity", "error", "--subject",
+                        "dovecot", "service.dovecot.down", "dovecot down"})
+                .exit_code(),
+            0);
+  auto retry = WaitTopic(sub, "notify.webhook.retry", 20s);
+  ASSERT_TRUE(retry);
+  EXPECT_NE(retry->message.find("HTTP 503"), std::string::npos)
+      << retry->message;
+  receiver.Status(200);
+  ASSERT_TRUE(WaitTopic(sub, "notify.webhook.sent", 20s));
+  auto got = receiver.Got();
+  ASSERT_EQ(got.size(), 1u);
+  auto incident = nlohmann::json::parse(got[0]);
+  EXPECT_EQ(incident["phase"], "opened");
+  EXPECT_EQ(incident["what"], nlohmann::json({"service.dovecot"}));
+}
+
+}  // namespace
+}  // namespace ehabus::notifiers
