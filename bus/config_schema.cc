@@ -169,13 +169,16 @@ const Schema& FullSchema() {
        "thread that is abandoned at its deadline (a hung mount never stalls "
        "the sensor).",
        {
-           {"interval", ValueType::kDuration, "2s",
-            "Time between two checks of a healthy mount.", 100, 3'600'000},
+           {"interval", ValueType::kDuration, "4s",
+            "Time between two checks of a healthy mount (each writes, syncs "
+            "and reads a probe file).",
+            100, 3'600'000},
            {"retry", ValueType::kDuration, "500ms",
             "Time to the next check after a failure.", 50, 3'600'000},
            {"timeout", ValueType::kDuration, "3s",
             "Deadline of one check: a mount that has not answered by then is "
-            "hung. A hang is reported within interval + timeout + retry.",
+            "hung. A hang is reported within interval + timeout + retry "
+            "(7.5 s at the defaults).",
             10, 600'000},
            {"fall", ValueType::kInt, "2", "Failures in a row before down.", 1,
             100},
@@ -262,7 +265,7 @@ const Schema& FullSchema() {
             "SBD heartbeat disks, read with `sbd -d DEV list`."},
            {"sbd_command", ValueType::kPath, "/usr/sbin/sbd",
             "The sbd program."},
-           {"sbd_interval", ValueType::kDuration, "30s",
+           {"sbd_interval", ValueType::kDuration, "60s",
             "Time between two reads of an SBD disk (sbd watches its disk "
             "itself; each read starts a process).",
             1000, 3'600'000},
@@ -371,9 +374,9 @@ const Schema& FullSchema() {
        NotifyKeys(
            "/var/spool/ehabus/mail",
            {
-               {"relay", ValueType::kString, "127.0.0.1:25",
-                "HOST:PORT of the SMTP relay. Not the MTA being healed, "
-                "unless you mean it."},
+               {"relay", ValueType::kString, "",
+                "HOST:PORT of the SMTP relay; required. Not the MTA being "
+                "healed, unless you mean it (then say 127.0.0.1:25)."},
                {"starttls",
                 ValueType::kEnum,
                 "optional",

@@ -151,9 +151,11 @@ SendResult SendMail(const MailSettings& settings, const std::string& message) {
         }
       },
       &refused);
-  result.detail = where + ": " + std::to_string(code) + " " + text +
-                  (refused.empty() ? "" : " (refused: " + refused + ")") +
-                  (events.tls.empty() ? "" : " [" + events.tls + "]");
+  result.detail = where + ": " + std::to_string(code) + " " + text;
+  if (!refused.empty())
+    result.detail.append(" (refused: ").append(refused).append(")");
+  if (!events.tls.empty())
+    result.detail.append(" [").append(events.tls).append("]");
   result.ok = code >= 200 && code < 300 && refused.empty();
   result.permanent = code >= 500;
   return result;

@@ -35,6 +35,13 @@ int Main(int argc, char** argv) {
     return at ? at->file + ":" + std::to_string(at->line) + ": "
               : *config_path + ": ";
   };
+  if (mail.relay.empty()) {
+    std::fprintf(stderr,
+                 "%s[notify.mail] relay: none given (HOST:PORT of a relay; "
+                 "the local MTA only if you mean it)\n",
+                 where("relay").c_str());
+    return ehabus::kExitConfig;
+  }
   if (mail.to.empty()) {
     std::fprintf(stderr, "%s[notify.mail] to: no recipients\n",
                  where("to").c_str());

@@ -149,7 +149,7 @@ int RunNotifier(const std::string& name, const Config& config,
       continue;
     }
     for (auto& notice : tracker.Due(Clock::now())) {
-      SpoolEntry entry{notice.id, notice.incident, 0, 0, ""};
+      SpoolEntry entry{notice.id, notice.incident, 0, 0, "", WallMicros()};
       if (auto ok = spool.Put(entry); !ok) {
         publisher.Publish(
             topic + ".spool-error", Severity::kCritical, name,
@@ -170,10 +170,13 @@ int RunNotifier(const std::string& name, const Config& config,
       if (entry.next_attempt_us > WallMicros()) continue;
       auto result = channel->Deliver(entry.id, entry.notice);
       ++entry.attempts;
-      nlohmann::json data = {{"notice", entry.id},
-                             {"attempts", entry.attempts},
-                             {"detail", result.detail},
-                             {"phase", entry.notice.value("phase", "")}};
+      nlohmann::json data = {
+          {"notice", entry.id},
+          {"attempts", entry.attempts},
+          {"detail", result.detail},
+          {"phase", entry.notice.value("phase", "")},
+          {"queued_ms",
+           static_cast<double>(WallMicros() - entry.spooled_us) / 1000.0}};
       if (result.ok) {
         spool.Remove(entry.id);
         publisher.Publish(

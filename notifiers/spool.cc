@@ -37,7 +37,8 @@ Result<void> Spool::Put(const SpoolEntry& entry) const {
                       {"notice", entry.notice},
                       {"attempts", entry.attempts},
                       {"next_attempt_us", entry.next_attempt_us},
-                      {"last_error", entry.last_error}};
+                      {"last_error", entry.last_error},
+                      {"spooled_us", entry.spooled_us}};
   std::string text = j.dump() + "\n";
   std::string path = dir_ + "/" + entry.id + ".json";
   std::string tmp = dir_ + "/." + entry.id + ".tmp";
@@ -78,6 +79,7 @@ std::vector<SpoolEntry> Spool::List(std::vector<std::string>* errors) const {
     e.attempts = j.value("attempts", 0);
     e.next_attempt_us = j.value("next_attempt_us", std::int64_t{0});
     e.last_error = j.value("last_error", "");
+    e.spooled_us = j.value("spooled_us", std::int64_t{0});
     out.push_back(std::move(e));
   }
   std::sort(

@@ -19,6 +19,7 @@ struct SpoolEntry {
   int attempts = 0;
   std::int64_t next_attempt_us = 0;  // wall clock
   std::string last_error;
+  std::int64_t spooled_us = 0;  // when it was first spooled (wall clock)
 };
 
 class Spool {

@@ -67,8 +67,8 @@ SendResult WebhookChannel::Deliver(const std::string& id,
     return result;  // temporary
   }
   std::string first = reply.substr(0, reply.find('\n'));
-  result.detail = url_ + ": HTTP " + std::to_string(status) +
-                  (first.empty() ? "" : " " + Quote(first));
+  result.detail = url_ + ": HTTP " + std::to_string(status);
+  if (!first.empty()) result.detail.append(" ").append(Quote(first));
   result.ok = status >= 200 && status < 300;
   result.permanent = !result.ok && status >= 400 && status < 500 &&
                      status != 408 && status != 429;

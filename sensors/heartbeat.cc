@@ -44,7 +44,13 @@ void CorosyncClient::Close() {
 
 CorosyncView CorosyncClient::Read() {
   std::lock_guard lock(mutex_);
+  // Both corosync checks run at the same interval: one read serves both.
+  auto now = std::chrono::steady_clock::now();
+  if (cached_ && now - cached_at_ < std::chrono::milliseconds(500))
+    return *cached_;
   CorosyncView view = ReadLocked();
+  cached_ = view;
+  cached_at_ = now;
   // Any error: connect afresh next time (corosync may have restarted).
   if (!view.error.empty()) Close();
   return view;

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,8 @@ class CorosyncClient {
   void Close();
   std::mutex mutex_;
   std::unique_ptr<Handles> handles_;
+  std::optional<CorosyncView> cached_;
+  std::chrono::steady_clock::time_point cached_at_;
 };
 
 // Membership and quorum: corosync answers, the partition is quorate, every

@@ -477,7 +477,7 @@ int main(int argc, char** argv) {
               "all four", total, percent, percent <= 1.0 ? "met" : "MISSED");
 
   // A network mount hangs: time to storage.archive.down, at default
-  // intervals (2 s, timeout 3 s, retry 500 ms, fall 2).
+  // intervals (4 s, timeout 3 s, retry 500 ms, fall 2).
   std::vector<double> hung;
   for (int i = 0; i < hangs; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(

@@ -5,6 +5,7 @@
 // watched by the real ehabus-sensor-service, all on a real ehabus-busd.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -245,6 +246,132 @@ TEST_F(Healing, HealerKilledMidHealingResumesOnRestart) {
   EXPECT_TRUE(et::WaitUntil(
       [&] { return stack_.Pid("postfix") > 0 && stack_.Pid("dovecot") > 0; },
       20s));
+}
+
+}  // namespace
+}  // namespace ehabus::healers
+
+namespace ehabus::healers {
+namespace {
+
+// The eyou profile's dependency rules, exercised for real: no eYou software
+// exists here, so a stand-in `eyou_mail start|stop|watch NAME` control
+// script runs small stand-in daemons (sleep processes with pid files). The
+// profile is the shipped etc/profiles/eyou.ini with the script's path
+// replaced and the protocol checks (smtp, pop, imap, httpd: ports this test
+// does not own) turned into `eyou_mail watch NAME`.
+TEST(EyouStandInTest, MysqlFailureTakesExactlyItsDependentsAlong) {
+  et::BusFixture bus;
+  std::string dir = bus.dir() + "/eyou";
+  mkdir(dir.c_str(), 0755);
+  std::string script = dir + "/eyou_mail";
+  std::ofstream(script)
+      << "#!/bin/sh\n# STAND-IN for eYou's control script.\n"
+      << "d=" << dir << "\necho \"$1 $2\" >> $d/control.log\n"
+      << "case $1 in\n"
+      << "start) setsid sleep 100000 </dev/null >/dev/null 2>&1 &\n"
+      << "       echo $! > $d/$2.pid ;;\n"
+      << "stop) kill -9 $(cat $d/$2.pid) 2>/dev/null; exit 0 ;;\n"
+      << "watch) kill -0 $(cat $d/$2.pid 2>/dev/null) 2>/dev/null ;;\n"
+      << "*) exit 2 ;;\nesac\n";
+  chmod(script.c_str(), 0755);
+  // The shipped profile, pointed at the stand-in.
+  std::ifstream shipped(std::string(EHABUS_SOURCE_DIR) +
+                        "/etc/profiles/eyou.ini");
+  std::string profile_text, line, section;
+  std::vector<std::string> services;
+  while (std::getline(shipped, line)) {
+    if (line.starts_with("[service.")) {
+      section = line.substr(9, line.size() - 10);
+      services.push_back(section);
+    }
+    if (line.starts_with("installed_if") || line.starts_with("enabled_") ||
+        line.starts_with("port ="))
+      continue;
+    if (line.starts_with("check = ") && line != "check = command") {
+      profile_text +=
+          "check = command\ncommand = " + script + " watch " + section + "\n";
+      continue;
+    }
+    for (std::size_t at;
+         (at = line.find("/usr/local/eyou/mail/app/sbin/eyou_mail")) !=
+         std::string::npos;)
+      line.replace(at, 39, script);
+    profile_text += line + "\n";
+  }
+  std::string profile = dir + "/eyou.ini";
+  std::ofstream(profile) << profile_text;
+  std::string watch = "[watch]\n";
+  for (const auto& s : services) {
+    if (s == "gateway") continue;
+    watch += s + " = yes\n";
+    ASSERT_EQ(et::Run({script, "start", s}).exit_code(), 0);
+  }
+  std::ofstream(bus.dir() + "/watch.ini") << watch;
+  std::ofstream(bus.config_path(), std::ios::app)
+      << "[sensor.service]\nprofile = " << profile
+      << "\nwatch_file = " << bus.dir()
+      << "/watch.ini\ninterval = 1s\nretry = 200ms\n"
+      << "[healer.restart]\ncoalesce = 1s\nstate_file = " << bus.dir()
+      << "/healer.json\n";
+  unlink((dir + "/control.log").c_str());
+  bus.StartBroker();
+  SubscriberOptions options;
+  options.sub_endpoint = bus.sub();
+  options.prefixes = {"healing.", "service."};
+  Subscriber sub(bus.context(), options);
+  ASSERT_TRUE(et::WaitUntil(
+      [&] { return bus.Status()->value("subscriptions", 0) >= 1; }, 10s));
+  auto spawn = [&](const char* binary, const char* log) {
+    SpawnOptions o;
+    o.argv = {binary, "--config", bus.config_path()};
+    o.output = SpawnOptions::Output::kFile;
+    o.output_file = bus.dir() + "/" + log;
+    return Subprocess::Spawn(o);
+  };
+  auto sensor = spawn(EHABUS_SENSOR_SERVICE, "sensor.log");
+  auto healer = spawn(EHABUS_HEALER_RESTART, "healer.log");
+  ASSERT_TRUE(sensor && healer);
+  std::size_t up = 0;
+  auto until = Clock::now() + 30s;
+  while (up < services.size() && Clock::now() < until) {
+    auto d = sub.Receive(100ms);
+    if (d && d->event.topic.ends_with(".up")) ++up;
+  }
+  ASSERT_EQ(up, services.size());
+  // mysql dies.
+  kill(et::ReadPid(dir + "/mysql.pid"), SIGKILL);
+  std::optional<Event> done;
+  until = Clock::now() + 120s;
+  while (!done && Clock::now() < until) {
+    auto d = sub.Receive(100ms);
+    if (d && (d->event.topic == "healing.mysql.succeeded" ||
+              d->event.topic == "healing.mysql.failed"))
+      done = d->event;
+  }
+  ASSERT_TRUE(done) << et::Run({"cat", bus.dir() + "/healer.log"}).output;
+  EXPECT_EQ(done->topic, "healing.mysql.succeeded") << done->message;
+  std::ifstream log_in(dir + "/control.log");
+  std::vector<std::string> log;
+  while (std::getline(log_in, line))
+    if (!line.starts_with("watch ")) log.push_back(line);
+  const std::vector<std::string> dependents = {
+      "mproxy",  "memcache_fix", "memcache_hot", "memcache_session",
+      "gearman", "phpd",         "smtp",         "pop",
+      "imap",    "local",        "remote",       "bounce",
+      "mlist"};
+  std::vector<std::string> expected;
+  for (auto it = dependents.rbegin(); it != dependents.rend(); ++it)
+    expected.push_back("stop " + *it);
+  expected.push_back("stop mysql");
+  expected.push_back("start mysql");
+  for (const auto& d : dependents) expected.push_back("start " + d);
+  EXPECT_EQ(log, expected);
+  healer->Stop(5s);
+  sensor->Stop(5s);
+  for (const auto& s : services)
+    if (pid_t pid = et::ReadPid(dir + "/" + s + ".pid"); pid > 1)
+      kill(pid, SIGKILL);
 }
 
 }  // namespace

@@ -313,6 +313,40 @@ TEST(NotifyMailTest, RefusalIsReportedAndKept) {
   EXPECT_FALSE(std::filesystem::is_empty(spool + "/failed"));
 }
 
+TEST(NotifyMailTest, BurstOfTenThousandEventsIsOneMailAndOneFollowUp) {
+  if (geteuid() != 0) GTEST_SKIP() << "postfix runs as root";
+  Relay relay;
+  ASSERT_TRUE(relay.Start()) << relay.Log();
+  et::BusFixture bus;
+  std::string spool = bus.dir() + "/spool";
+  std::ofstream(spool + ".password") << "s3cret\n";
+  NotifyDaemon notifier(bus, MailSection(relay, spool, "2s"),
+                        EHABUS_NOTIFY_MAIL);
+  bus.StartBroker();
+  notifier.Start();
+  ASSERT_TRUE(et::WaitUntil(
+      [&] { return bus.Status()->value("subscriptions", 0) >= 1; }, 10s));
+  std::this_thread::sleep_for(500ms);  // its snapshot is done
+  Publisher publisher(bus.context(), {bus.pub(), "testnode", "storm", 20000});
+  ASSERT_TRUE(publisher.WaitAttached(5s));
+  publisher.Publish("service.postfix.down", Severity::kError, "postfix",
+                    "postfix down");
+  for (int i = 0; i < 9998; ++i) {
+    publisher.Publish("healing.postfix.step", Severity::kError, "postfix",
+                      "start postfix: FAILED (" + std::to_string(i) + ")");
+  }
+  // The first mail tells the ongoing incident; its end is the follow-up.
+  ASSERT_TRUE(relay.WaitMails(1, 60s));
+  publisher.Publish("service.postfix.up", Severity::kNotice, "postfix",
+                    "postfix up");
+  ASSERT_TRUE(relay.WaitMails(2, 60s)) << relay.Mail().size();
+  std::this_thread::sleep_for(4s);
+  auto mails = relay.Mail();
+  EXPECT_EQ(mails.size(), 2u) << "one mail and one follow-up";
+  std::string all = Body(mails[0]) + Body(mails[1]);
+  EXPECT_NE(all.find("more events not listed."), std::string::npos);
+}
+
 TEST(NotifyMailTest, KilledMariadbIsOneReadableMailWithTheWholeStory) {
   if (geteuid() != 0) GTEST_SKIP() << "the stack runs as root";
   Relay relay;

@@ -176,7 +176,7 @@ TEST(SensorStorageTest, HungMountReportedWhileOthersKeepBeingChecked) {
   ASSERT_TRUE(net.ok());
 
   BusFixture bus;
-  // The shipped defaults: interval 2s, timeout 3s, retry 500ms, fall 2.
+  // The shipped defaults: interval 4s, timeout 3s, retry 500ms, fall 2.
   std::ofstream(bus.config_path(), std::ios::app)
       << "[storage.mail]\ndevice = UUID=" << uuid
       << "\nmountpoint = " << disk.mountpoint()
