@@ -26,16 +26,17 @@ namespace et = ehabus::testing;
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(
-                                      p * static_cast<double>(v.size() - 1) +
-                                      0.5))];
+  return v[std::min(
+      v.size() - 1,
+      static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
 }
 
 }  // namespace
 
 int main() {
-  et::Postfix relay("virtual_mailbox_domains = test\nvirtual_transport = "
-                    "discard:\n");
+  et::Postfix relay(
+      "virtual_mailbox_domains = test\nvirtual_transport = "
+      "discard:\n");
   if (!relay.Start()) {
     std::fprintf(stderr, "bench: postfix did not start\n%s\n",
                  relay.Log().c_str());
@@ -76,8 +77,8 @@ int main() {
   std::vector<double> latency;
   for (int i = 0; i < 20; ++i) {
     std::string service = "svc" + std::to_string(i);
-    publisher.Publish("service." + service + ".down",
-                      ehabus::Severity::kError, service, service + " down");
+    publisher.Publish("service." + service + ".down", ehabus::Severity::kError,
+                      service, service + " down");
     publisher.Publish("service." + service + ".up", ehabus::Severity::kNotice,
                       service, service + " up");
     auto q = sent_within(1, 20s);
@@ -100,9 +101,10 @@ int main() {
   publisher.Publish("service.storm.up", ehabus::Severity::kNotice, "storm",
                     "storm up");
   auto rest = sent_within(5, 15s);
-  std::printf("event storm of 10,000 events in one incident: %zu messages "
-              "(target: 2, one and its follow-up)\n",
-              first.size() + rest.size());
+  std::printf(
+      "event storm of 10,000 events in one incident: %zu messages "
+      "(target: 2, one and its follow-up)\n",
+      first.size() + rest.size());
   notifier->Stop(5s);
   return 0;
 }
