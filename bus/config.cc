@@ -329,6 +329,7 @@ class ConfigLoader {
       Add(line_, section, "", "unknown section" + Suggest(section, names));
     } else if (!first_header_.contains(section)) {
       first_header_[section] = {file_, line_};
+      config_.section_order_.push_back(section);
     }
   }
 
@@ -480,8 +481,8 @@ bool Config::HasSection(std::string_view section) const {
 std::vector<std::string> Config::SectionsWithPrefix(
     std::string_view prefix) const {
   std::vector<std::string> out;
-  for (const auto& [name, keys] : values_) {
-    if (name.starts_with(prefix)) out.push_back(name);
+  for (const auto& name : section_order_) {
+    if (name.starts_with(prefix) && values_.contains(name)) out.push_back(name);
   }
   return out;
 }

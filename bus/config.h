@@ -89,7 +89,8 @@ class Config {
   static Config Defaults(const Schema& schema = FullSchema());
 
   bool HasSection(std::string_view section) const;
-  // Sections present in the files whose name starts with PREFIX ("storage.").
+  // Sections present in the files whose name starts with PREFIX ("storage."),
+  // in the order they first appear (ehabus.ini, then conf.d/*.ini).
   std::vector<std::string> SectionsWithPrefix(std::string_view prefix) const;
   // Keys set in SECTION, in name order.
   std::vector<std::string> Keys(std::string_view section) const;
@@ -118,6 +119,7 @@ class Config {
   std::string Raw(std::string_view section, std::string_view key) const;
 
   const Schema* schema_ = nullptr;
+  std::vector<std::string> section_order_;
   std::map<std::string, std::map<std::string, Value, std::less<>>, std::less<>>
       values_;
   friend class ConfigLoader;

@@ -432,6 +432,136 @@ const Schema& FullSchema() {
                        "The command is killed after this (and tried again).",
                        100, 600'000},
                   })},
+      {"cluster",
+       "The Pacemaker cluster that runs the stack: `ehabus cluster render` "
+       "makes its configuration and corosync.conf from this file.",
+       {
+           {"name", ValueType::kString, "ehabus",
+            "Cluster name (corosync totem cluster_name)."},
+           {"nodes", ValueType::kList, "",
+            "Node names (their host names), in corosync node id order."},
+           {"ring0", ValueType::kList, "",
+            "Heartbeat address of each node on the first network, in node "
+            "order."},
+           {"ring1", ValueType::kList, "",
+            "Heartbeat address of each node on a second, independent network "
+            "(recommended); empty: one ring."},
+           {"transport",
+            ValueType::kEnum,
+            "knet",
+            "Corosync transport.",
+            0,
+            0,
+            {"knet", "udpu"}},
+           {"token", ValueType::kDuration, "3s",
+            "Corosync token timeout: a silent node is declared lost after "
+            "this (plus consensus, 1.2 times it).",
+            500, 60'000},
+           {"stickiness", ValueType::kInt, "100",
+            "Resource stickiness: the stack stays where it runs unless a "
+            "node is better by more than this (less than a ping target's "
+            "worth).",
+            0, 1'000'000},
+           {"migration_threshold", ValueType::kInt, "1",
+            "Failures of a resource on a node before it moves away: the "
+            "healers repair locally first, so the first failure Pacemaker "
+            "sees moves.",
+            1, 1'000'000},
+           {"failure_timeout", ValueType::kDuration, "10m",
+            "A node's failures are forgotten after this, so it can take the "
+            "stack again.",
+            0, 86'400'000},
+           {"alert_agent", ValueType::kPath,
+            EHABUS_LIBEXECDIR "/pacemaker-alert",
+            "Pacemaker alert agent that publishes cluster events on the bus."},
+           {"config_sync", ValueType::kBool, "yes",
+            "yes: `ehabus cluster apply` stores this configuration in the "
+            "CIB and every node takes it from there (`ehabus cluster sync`)."},
+       }},
+      {"vip",
+       "Service addresses that move with the stack (ocf:heartbeat:IPaddr2).",
+       {
+           {"addresses", ValueType::kList, "",
+            "ADDRESS/PREFIX, IPv4 or IPv6, one resource each."},
+           {"nic", ValueType::kString, "",
+            "Interface; empty: the one whose route reaches the address."},
+       }},
+      {"fencing",
+       "How a lost node is fenced: SBD on a shared heartbeat disk (the "
+       "successor of the 2014 disk heartbeat) or a fence-agents agent. "
+       "Fencing is always on.",
+       {
+           {"mode",
+            ValueType::kEnum,
+            "sbd",
+            "sbd: poison pill on a shared disk, node watchdog; agent: a "
+            "fence-agents agent (IPMI, hypervisor...).",
+            0,
+            0,
+            {"sbd", "agent"}},
+           {"sbd_devices", ValueType::kList, "",
+            "SBD disks (1 or 3): stable paths (/dev/disk/by-id/...) or "
+            "PARTUUID=..."},
+           {"sbd_watchdog_timeout", ValueType::kDuration, "5s",
+            "Watchdog timeout written to the SBD disk header: a node that "
+            "stops feeding its watchdog is reset within this.",
+            1000, 120'000},
+           {"sbd_msgwait", ValueType::kDuration, "10s",
+            "Poison pill delivery time (twice the watchdog timeout): the "
+            "fencing node waits this long before it counts the target dead.",
+            2000, 240'000},
+           {"watchdog_device", ValueType::kPath, "/dev/watchdog",
+            "The watchdog sbd feeds on every node."},
+           {"agent", ValueType::kString, "",
+            "mode = agent: the fence agent (e.g. fence_ipmilan)."},
+           {"agent_options", ValueType::kString, "",
+            "mode = agent: its options as NAME=VALUE words."},
+           {"delay", ValueType::kDuration, "5s",
+            "priority-fencing-delay: in a split, fencing of the node running "
+            "the stack waits this long, so the active node wins and mail "
+            "does not move.",
+            0, 120'000},
+       }},
+      {"ping",
+       "Gateway reachability as Pacemaker sees it (ocf:pacemaker:ping clone "
+       "on every node): the stack avoids a node that cannot reach them.",
+       {
+           {"targets", ValueType::kList, "",
+            "Addresses pinged; empty: no ping resource."},
+           {"multiplier", ValueType::kInt, "1000",
+            "Score per answering target (more than the stickiness, so losing "
+            "the gateway moves the stack; losing it on both nodes does not).",
+            1, 1'000'000},
+           {"dampen", ValueType::kDuration, "5s",
+            "Changes wait this long before they count (no move on one lost "
+            "echo).",
+            0, 600'000},
+           {"interval", ValueType::kDuration, "10s",
+            "How often each node pings.", 1000, 3'600'000},
+       }},
+      {"stack",
+       "The mail stack as one cluster resource, ocf:ehabus:mailstack: the "
+       "profile's services in dependency order, after storage and VIPs.",
+       {
+           {"group", ValueType::kString, "mail",
+            "Resource group holding storage, VIPs and the stack."},
+           {"resource", ValueType::kString, "mailstack",
+            "The stack resource's id."},
+           {"profile", ValueType::kString, "",
+            "The stack's profile for every component; empty: "
+            "[sensor.service] profile."},
+           {"start_timeout", ValueType::kDuration, "120s",
+            "Start of every service until each serves.", 1000, 3'600'000},
+           {"stop_timeout", ValueType::kDuration, "120s",
+            "Stop of every service (kill after its share).", 1000, 3'600'000},
+           {"monitor_interval", ValueType::kDuration, "10s",
+            "How often Pacemaker asks the stack's health.", 1000, 3'600'000},
+           {"monitor_timeout", ValueType::kDuration, "30s",
+            "Deadline of one health question.", 1000, 3'600'000},
+           {"priority", ValueType::kInt, "10",
+            "Resource priority (priority-fencing-delay favours its node).", 0,
+            1'000'000},
+       }},
   };
   return schema;
 }

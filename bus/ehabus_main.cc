@@ -16,6 +16,7 @@
 #include <zmq_addon.hpp>
 
 #include "bus/cli_support.h"
+#include "bus/cluster_cli.h"
 #include "bus/endpoints.h"
 #include "bus/profile.h"
 #include "bus/publisher.h"
@@ -49,6 +50,18 @@ constexpr const char* kUsage =
     "      arguments, list what is in maintenance. The watch list is edited\n"
     "      in place (under a lock, atomically); ehabus-healer-restart ends\n"
     "      expired entries.\n"
+    "  cluster render [--format xml|crm|corosync|sbd] [--simulate]\n"
+    "      The Pacemaker configuration (or corosync.conf, /etc/default/sbd)\n"
+    "      made from this file; --simulate: a CIB for crm_simulate.\n"
+    "  cluster apply [--dry-run]\n"
+    "      Show the difference from the live CIB, check it with crm_verify\n"
+    "      and apply it; unchanged resources keep running.\n"
+    "  cluster sync [--restart]\n"
+    "      Take the configuration stored in the CIB by `apply` (every node\n"
+    "      runs this from a timer); --restart restarts ehabus's services\n"
+    "      when it changed.\n"
+    "  cluster maintenance on|off\n"
+    "      Pacemaker's maintenance-mode, for the rare change that needs it.\n"
     "  keygen PREFIX\n"
     "      Write a CURVE key pair: PREFIX.public and PREFIX.secret (0600).\n";
 
@@ -364,7 +377,8 @@ std::string MaintenanceText(const ehabus::Config& config) {
   return out;
 }
 
-int Status(const ehabus::Config& config, Args& args) {
+int Status(const ehabus::Config& config, Args& args,
+           const std::string& config_path) {
   bool json = false;
   while (!args.done()) {
     if (args.peek() != "--json")
@@ -406,6 +420,7 @@ int Status(const ehabus::Config& config, Args& args) {
               << FormatTime(src.value("last_wall_us", std::int64_t{0})) << "\n";
   }
   std::fputs(MaintenanceText(config).c_str(), stdout);
+  std::fputs(ehabus::cluster::StatusText(config, config_path).c_str(), stdout);
   return 0;
 }
 
@@ -540,7 +555,7 @@ int main(int argc, char** argv) {
   if (command == "check-config") return CheckConfig(config_path, args);
   if (command == "keygen") return Keygen(args);
   if (command != "tail" && command != "publish" && command != "status" &&
-      command != "maintenance") {
+      command != "maintenance" && command != "cluster") {
     return Usage("unknown command \"" + command + "\"");
   }
   auto config = ehabus::LoadConfigOrReport(config_path);
@@ -549,7 +564,13 @@ int main(int argc, char** argv) {
     if (command == "tail") return Tail(*config, args);
     if (command == "publish") return Publish(*config, args);
     if (command == "maintenance") return Maintenance(*config, args);
-    return Status(*config, args);
+    if (command == "cluster") {
+      return ehabus::cluster::Command(
+          *config, ehabus::cluster::ResolveConfigPath(config_path),
+          {args.list.begin() + static_cast<long>(args.at), args.list.end()});
+    }
+    return Status(*config, args,
+                  ehabus::cluster::ResolveConfigPath(config_path));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ehabus: %s\n", e.what());
     return 1;

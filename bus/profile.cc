@@ -403,10 +403,24 @@ Result<std::vector<std::string>> ExpireMaintenance(const std::string& path,
 }
 
 std::string ProfilePathFrom(const Config& config) {
-  std::string profile = config.String("sensor.service", "profile");
+  std::string profile = config.String("stack", "profile");
+  if (profile.empty()) profile = config.String("sensor.service", "profile");
   if (profile.find('/') != std::string::npos) return profile;
   return config.String("sensor.service", "profiles_dir") + "/" + profile +
          ".ini";
+}
+
+std::string ActiveMarkerFrom(const Config& config) {
+  std::string marker = config.String("healer.restart", "active_marker");
+  if (!marker.empty()) return marker;
+  if (!config.List("cluster", "nodes").empty()) {
+    return "/run/ehabus/stack-active";
+  }
+  return "";
+}
+
+std::string EscalatedFileFrom(const Config& config) {
+  return config.String("healer.restart", "state_file") + ".escalated";
 }
 
 }  // namespace ehabus

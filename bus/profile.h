@@ -83,8 +83,20 @@ Result<std::vector<std::string>> ExpireMaintenance(const std::string& path,
 std::vector<std::string> ControlCommand(const Profile& profile,
                                         const ServiceSpec& service, bool start);
 
-// The profile file [sensor.service] names: PROFILES_DIR/NAME.ini, or a path.
+// The profile file [stack] profile (else [sensor.service] profile) names:
+// PROFILES_DIR/NAME.ini, or a path. Every component uses this one.
 std::string ProfilePathFrom(const Config& config);
+
+// The path that exists while the stack runs on this node, written by the
+// cluster's stack agent (ocf:ehabus:mailstack) once every service serves and
+// removed before it stops them: [healer.restart] active_marker, else
+// /run/ehabus/stack-active when [cluster] nodes are set, else "" (no cluster:
+// the stack always runs here).
+std::string ActiveMarkerFrom(const Config& config);
+
+// The services whose restart budget is spent (one name per line), kept by
+// ehabus-healer-restart beside its state file for the stack agent's monitor.
+std::string EscalatedFileFrom(const Config& config);
 
 // Words of TEXT split at blanks.
 std::vector<std::string> SplitWords(const std::string& text);

@@ -35,7 +35,7 @@ FailoverSettings FailoverSettingsFrom(const Config& config) {
   s.budget_hold = config.Duration(f, "budget_hold");
   s.attribute = config.String(f, "attribute");
   s.set_command = SplitWords(config.String(f, "set_command"));
-  s.active_marker = config.String("healer.restart", "active_marker");
+  s.active_marker = ActiveMarkerFrom(config);
   s.retry = config.Duration(f, "retry");
   return s;
 }

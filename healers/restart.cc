@@ -35,7 +35,8 @@ RestartSettings RestartSettingsFrom(const Config& config) {
   const char* h = "healer.restart";
   s.watch_file = config.String("sensor.service", "watch_file");
   s.state_file = config.String(h, "state_file");
-  s.active_marker = config.String(h, "active_marker");
+  s.active_marker = ActiveMarkerFrom(config);
+  s.escalated_file = EscalatedFileFrom(config);
   s.budget = static_cast<int>(config.Int(h, "budget"));
   s.budget_window = config.Duration(h, "budget_window");
   s.backoff = config.Duration(h, "backoff");
@@ -120,7 +121,7 @@ void RestartHealer::OnEvent(const Event& event) {
   std::string health = event.data.value("health", "unknown");
   health_[service] = health;
   last_state_[service] = event.data;
-  if (health == "up") escalated_.erase(service);
+  if (health == "up" && escalated_.erase(service) > 0) SaveEscalated();
   if (health == "down" && !healing_.contains(service) && !first_failure_)
     first_failure_ = Clock::now();
 }
@@ -205,6 +206,24 @@ void RestartHealer::SaveState(const std::string& id, const HealingPlan& plan) {
   std::ofstream(tmp, std::ios::trunc) << state.dump() << "\n";
   if (rename(tmp.c_str(), settings_.state_file.c_str()) != 0)
     spdlog::warn("cannot write {}: {}", settings_.state_file,
+                 std::strerror(errno));
+}
+
+// The stack agent's monitor reads this: a spent budget fails the stack
+// resource, so Pacemaker moves it even if the health attribute cannot be set.
+void RestartHealer::SaveEscalated() {
+  if (settings_.escalated_file.empty()) return;
+  if (escalated_.empty()) {
+    unlink(settings_.escalated_file.c_str());
+    return;
+  }
+  std::string tmp = settings_.escalated_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& s : escalated_) out << s << "\n";
+  }
+  if (rename(tmp.c_str(), settings_.escalated_file.c_str()) != 0)
+    spdlog::warn("cannot write {}: {}", settings_.escalated_file,
                  std::strerror(errno));
 }
 
@@ -382,6 +401,7 @@ void RestartHealer::HealDue() {
     if (escalated_.contains(root)) continue;
     if (!budget_.Allows(root, now)) {
       escalated_.insert(root);
+      SaveEscalated();
       int used = budget_.Used(root, now);
       publisher_.Publish(
           "healing." + root + ".escalated", Severity::kCritical, root,

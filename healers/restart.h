@@ -25,7 +25,8 @@ namespace ehabus::healers {
 struct RestartSettings {
   std::string watch_file;
   std::string state_file;
-  std::string active_marker;  // empty: always active
+  std::string active_marker;   // empty: always active
+  std::string escalated_file;  // "": not kept
   int budget = 3;
   std::chrono::milliseconds budget_window{15 * 60 * 1000};
   std::chrono::milliseconds backoff{5000}, backoff_max{120000};
@@ -74,6 +75,7 @@ class RestartHealer {
   std::map<std::string, std::string> health_;  // service -> sensor's health
   std::map<std::string, nlohmann::json> last_state_;
   std::set<std::string> escalated_;  // budget spent; until seen up again
+  void SaveEscalated();
   std::optional<Clock::time_point> first_failure_;
   std::set<std::string> healing_;  // touched by the healing under way
   Clock::time_point next_housekeeping_{};

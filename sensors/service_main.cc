@@ -87,10 +87,30 @@ FileStamp Stamp(const std::string& path) {
 
 }  // namespace
 
+// --only NAME (repeatable) with --probe: check just these services.
+std::vector<std::string> TakeOnly(int& argc, char** argv) {
+  std::vector<std::string> only;
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--only" && i + 1 < argc) {
+      only.emplace_back(argv[++i]);
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  argv[argc] = nullptr;
+  return only;
+}
+
 static int Main(int argc, char** argv) {
   ehabus::InitLogging("sensor-service");
+  bool probe = ehabus::sensors::TakeProbeFlag(argc, argv);
+  auto only = TakeOnly(argc, argv);
   auto config_path = ehabus::DaemonConfigFlag(
-      argc, argv, "usage: ehabus-sensor-service [--config FILE]");
+      argc, argv,
+      "usage: ehabus-sensor-service [--config FILE] [--probe [--only "
+      "SERVICE]...]");
   if (!config_path) return 2;
   auto config = ehabus::LoadConfigOrReport(*config_path);
   if (!config) return ehabus::kExitConfig;
@@ -115,6 +135,35 @@ static int Main(int argc, char** argv) {
       LoadCanary(config->String("sensor.service", "canary_credentials"));
   settings.canary = canary.mail;
   if (canary.mysql) settings.mysql = *canary.mysql;
+
+  if (probe) {
+    // Each named service (else each watched one) checked once, now.
+    std::vector<ehabus::sensors::CheckDefinition> checks;
+    std::map<std::string, bool> list;
+    if (only.empty()) {
+      auto loaded = ehabus::sensors::LoadWatchList(
+          config->String("sensor.service", "watch_file"), *profile);
+      if (loaded) list = *loaded;
+    }
+    for (const auto& name : only) {
+      if (!profile->Find(name)) {
+        std::fprintf(stderr, "ehabus-sensor-service: no service \"%s\" in %s\n",
+                     name.c_str(), profile_path.c_str());
+        return 2;
+      }
+    }
+    for (const auto& service : profile->services) {
+      bool want =
+          only.empty()
+              ? (list.empty() ||
+                 (list.contains(service.name) && list[service.name]))
+              : std::find(only.begin(), only.end(), service.name) != only.end();
+      if (want) {
+        checks.push_back(ehabus::sensors::MakeServiceCheck(service, settings));
+      }
+    }
+    return ehabus::sensors::ProbeOnce(checks);
+  }
 
   const auto& stop = ehabus::InstallStopSignals();
   zmq::context_t context(1);

@@ -1,0 +1,27 @@
+// `ehabus cluster ...`: render, apply, sync and maintenance of the Pacemaker
+// configuration, through Pacemaker's own tools (cibadmin, crm_attribute,
+// attrd_updater, crm_verify), each run with a deadline. With CIB_file set
+// in the environment those tools work on a file instead of a live cluster,
+// which is how the tests drive them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bus/config.h"
+
+namespace ehabus::cluster {
+
+// The configuration file a command uses: --config, $EHABUS_CONFIG or the
+// default.
+std::string ResolveConfigPath(const std::string& explicit_path);
+
+int Command(const Config& config, const std::string& config_path,
+            const std::vector<std::string>& args);
+
+// Lines for `ehabus status`: whether this node's configuration is the
+// cluster's, and which nodes report a different one. Empty when the node is
+// not in a cluster (no Pacemaker tools or no answer).
+std::string StatusText(const Config& config, const std::string& config_path);
+
+}  // namespace ehabus::cluster
