@@ -178,6 +178,7 @@ Model Build(const Spec& spec, const RenderOptions& options) {
   (void)options;
 
   for (const auto& mount : spec.storage) {
+    if (!mount.cluster_managed) continue;
     Primitive p{
         "fs-" + mount.name, "ocf", "heartbeat", "Filesystem", {}, {}, {}};
     p.params = {{"device", FilesystemDevice(mount.device)},
@@ -599,6 +600,7 @@ tl::expected<Spec, std::vector<ConfigError>> SpecFrom(
     m.mountpoint = config.String(section, "mountpoint");
     m.fstype = config.String(section, "fstype");
     m.options = config.String(section, "options");
+    m.cluster_managed = config.Bool(section, "cluster_managed");
     if (!IdSafe(m.name)) {
       errors.Add(section, "device",
                  "[" + section + "]: NAME must be letters, digits, - _ .");
@@ -891,6 +893,8 @@ std::string RenderSbd(const Spec& spec) {
   out += "SBD_WATCHDOG_DEV=" + spec.watchdog_device + "\n";
   out += "SBD_WATCHDOG_TIMEOUT=" + secs(spec.sbd_watchdog_timeout) + "\n";
   out += "SBD_TIMEOUT_ACTION=flush,reboot\nSBD_MOVE_TO_ROOT_CGROUP=auto\n";
+  // Pacemaker and sbd agree on when resources may start after a reboot.
+  out += "SBD_SYNC_RESOURCE_STARTUP=yes\n";
   out += "SBD_OPTS=\n";
   return out;
 }

@@ -31,6 +31,9 @@ struct Mount {
   std::string mountpoint;
   std::string fstype;
   std::string options;
+  // no: mounted on every node outside the cluster (an NFS share in fstab);
+  // watched by the storage sensor, not a cluster resource.
+  bool cluster_managed = true;
 };
 
 struct Vip {

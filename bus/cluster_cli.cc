@@ -311,6 +311,13 @@ int Sync(const std::string& path, const std::vector<std::string>& args) {
   }
   std::string problem;
   auto encoded = ClusterProperty("ehabus-config", &problem);
+  if (!encoded &&
+      problem.find("No such device or address") != std::string::npos) {
+    // A new cluster: nothing stored yet, nothing to take.
+    std::cout << "ehabus cluster: no configuration stored in the CIB yet "
+                 "(`ehabus cluster apply` stores it)\n";
+    return 0;
+  }
   if (!encoded) {
     std::fprintf(stderr,
                  "ehabus cluster: no configuration in the CIB (%s); run "
