@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -239,17 +240,30 @@ struct Agent {
     return kSuccess;
   }
 
-  static bool HealerRuns() {
+  // Whether ehabus-healer-restart runs for this configuration (its
+  // --config, else the default file, is ours).
+  bool HealerRuns() const {
     DIR* proc = opendir("/proc");
     if (!proc) return false;
+    std::error_code ec;
+    auto ours = std::filesystem::weakly_canonical(config_path, ec);
     bool found = false;
     while (auto* e = readdir(proc)) {
       if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-      std::ifstream comm(std::string("/proc/") + e->d_name + "/comm");
+      std::string dir = std::string("/proc/") + e->d_name;
+      std::ifstream comm(dir + "/comm");
       std::string name;
       std::getline(comm, name);
       // comm is cut at 15 characters.
-      if (name == "ehabus-healer-r") {
+      if (name != "ehabus-healer-r") continue;
+      std::ifstream cmdline(dir + "/cmdline");
+      std::vector<std::string> argv;
+      for (std::string a; std::getline(cmdline, a, '\0');) argv.push_back(a);
+      std::string healer_config = EHABUS_DEFAULT_CONFIG;
+      for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
+        if (argv[i] == "--config") healer_config = argv[i + 1];
+      }
+      if (std::filesystem::weakly_canonical(healer_config, ec) == ours) {
         found = true;
         break;
       }
