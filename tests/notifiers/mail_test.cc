@@ -100,7 +100,7 @@ class Relay {
     s.password = "s3cret";
     s.from = "ehabus@node1.test";
     s.to = {"canary@test"};
-    s.timeout = 10s;
+    s.timeout = 30s;  // dovecot auth answers slowly under a loaded ASan run
     return s;
   }
   std::vector<std::string> Mail() const { return Mails(dovecot_.maildir()); }
