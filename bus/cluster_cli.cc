@@ -124,16 +124,26 @@ void PrintErrors(const std::vector<ConfigError>& errors) {
   }
 }
 
-tl::expected<RenderOptions, std::string> Options(const Spec& spec,
-                                                 const std::string& path) {
+// The cluster of CONFIG and what is stored with it, or nullopt after
+// printing every problem.
+std::optional<std::pair<Spec, RenderOptions>> Load(const Config& config,
+                                                   const std::string& path) {
+  auto spec = SpecFrom(config, path);
+  if (!spec) {
+    PrintErrors(spec.error());
+    return std::nullopt;
+  }
   RenderOptions options;
-  if (spec.config_sync) {
+  if (spec->config_sync) {
     auto shared = SharedConfig::Read(path);
-    if (!shared) return tl::unexpected(shared.error());
+    if (!shared) {
+      std::fprintf(stderr, "ehabus cluster: %s\n", shared.error().c_str());
+      return std::nullopt;
+    }
     options.shared_config = shared->Encode();
     options.shared_digest = shared->Digest();
   }
-  return options;
+  return std::make_pair(std::move(*spec), std::move(options));
 }
 
 int Render(const Config& config, const std::string& path,
@@ -149,29 +159,22 @@ int Render(const Config& config, const std::string& path,
       return Usage("render: unknown argument \"" + args[i] + "\"");
     }
   }
-  auto spec = SpecFrom(config, path);
-  if (!spec) {
-    PrintErrors(spec.error());
-    return 1;
-  }
-  auto options = Options(*spec, path);
-  if (!options) {
-    std::fprintf(stderr, "ehabus cluster: %s\n", options.error().c_str());
-    return 1;
-  }
-  options->simulate = simulate;
+  auto loaded = Load(config, path);
+  if (!loaded) return 1;
+  auto& [spec, options] = *loaded;
+  options.simulate = simulate;
   if (format == "xml") {
-    std::cout << RenderXml(*spec, *options);
+    std::cout << RenderXml(spec, options);
   } else if (format == "crm") {
-    std::cout << RenderCrm(*spec, *options);
+    std::cout << RenderCrm(spec, options);
   } else if (format == "corosync") {
-    std::cout << RenderCorosync(*spec);
+    std::cout << RenderCorosync(spec);
   } else if (format == "sbd") {
-    if (spec->fencing_mode != "sbd") {
+    if (spec.fencing_mode != "sbd") {
       std::fprintf(stderr, "ehabus cluster: [fencing] mode is not sbd\n");
       return 1;
     }
-    std::cout << RenderSbd(*spec);
+    std::cout << RenderSbd(spec);
   } else {
     return Usage("render: unknown format \"" + format + "\"");
   }
@@ -188,16 +191,9 @@ int Apply(const Config& config, const std::string& path,
       return Usage("apply: unknown argument \"" + a + "\"");
     }
   }
-  auto spec = SpecFrom(config, path);
-  if (!spec) {
-    PrintErrors(spec.error());
-    return 1;
-  }
-  auto options = Options(*spec, path);
-  if (!options) {
-    std::fprintf(stderr, "ehabus cluster: %s\n", options.error().c_str());
-    return 1;
-  }
+  auto loaded = Load(config, path);
+  if (!loaded) return 1;
+  auto& [spec, options] = *loaded;
   auto live = Run({"cibadmin", "--query"}, 30s);
   if (live.exit_code != 0) {
     std::fprintf(
@@ -205,7 +201,7 @@ int Apply(const Config& config, const std::string& path,
         Trim(live.problem.empty() ? live.output : live.problem).c_str());
     return 1;
   }
-  auto merged = MergeConfiguration(live.output, RenderXml(*spec, *options));
+  auto merged = MergeConfiguration(live.output, RenderXml(spec, options));
   auto before = ConfigurationOf(live.output);
   if (!merged || !before) {
     std::fprintf(stderr, "ehabus cluster: %s\n",

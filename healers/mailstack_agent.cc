@@ -202,8 +202,9 @@ struct Agent {
     }
     // A new start: a budget spent before is history.
     unlink(escalated_file.c_str());
-    std::string dir = marker.substr(0, marker.rfind('/'));
-    if (!dir.empty()) (void)std::system(("mkdir -p '" + dir + "'").c_str());
+    std::error_code ec;
+    std::filesystem::create_directories(
+        std::filesystem::path(marker).parent_path(), ec);
     std::ofstream(marker, std::ios::trunc) << getpid() << "\n";
     if (access(marker.c_str(), F_OK) != 0) {
       Log("ERROR", "cannot write the active marker " + marker);
