@@ -80,6 +80,7 @@ CheckDefinition MakeServiceCheck(const ServiceSpec& service,
     }
     if (service.check == "command")
       return ProbeCommand(service.command, deadline);
+    if (service.check == "mysql") return ProbeMysql(mysql, deadline);
     return Probe(probe, deadline);
   };
   return check;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "sensors/mysql_probe.h"
+#include "sensors/service.h"
 #include "tests/testing/daemons.h"
 
 namespace ehabus::sensors {
@@ -64,6 +65,36 @@ TEST(MysqlProbeTest, RealMariaDb) {
       << down.reason;
   EXPECT_TRUE(down.reason.ends_with("\" (2002)")) << down.reason;
   EXPECT_FALSE(ProbeProcess(db.pidfile(), "mariadbd").ok);
+}
+
+// A profile's `check = mysql` runs this probe (logs in, queries, writes
+// the heartbeat row), not a bare connect: a wrong password fails it.
+TEST(MysqlProbeTest, ServiceCheckLogsIn) {
+  if (access("/usr/sbin/mariadbd", X_OK) != 0)
+    GTEST_SKIP() << "mariadb-server is not installed";
+  ehabus::testing::MariaDb db;
+  ASSERT_TRUE(db.Start()) << db.Log();
+  ServiceSpec spec;
+  spec.name = "mariadb";
+  spec.check = "mysql";
+  spec.port = db.port();
+  spec.heartbeat_table = "ehabus.heartbeat";
+  ServiceCheckSettings settings;
+  settings.helo = "node1";
+  auto check = MakeServiceCheck(spec, settings);
+  std::string label = "mysql 127.0.0.1:" + std::to_string(db.port());
+  auto ok = check.run(std::chrono::steady_clock::now() + 5s);
+  EXPECT_TRUE(ok.ok) << ok.reason;
+  EXPECT_EQ(ok.reason, label + " answers");
+
+  settings.mysql.password = "wrong";
+  auto denied = MakeServiceCheck(spec, settings)
+                    .run(std::chrono::steady_clock::now() + 5s);
+  EXPECT_FALSE(denied.ok);
+  EXPECT_EQ(denied.reason,
+            label +
+                ": connect: \"Access denied for user 'root'@'localhost' (using "
+                "password: YES)\" (1045)");
 }
 
 }  // namespace
