@@ -72,7 +72,7 @@ CheckDefinition MakeServiceCheck(const ServiceSpec& service,
   mysql.password = settings.mysql.password;
   mysql.heartbeat_table = service.heartbeat_table;
   mysql.node = settings.helo;
-  check.run = [service, probe, mysql](Deadline deadline) {
+  auto checked = [service, probe, mysql](Deadline deadline) {
     // A dead process says more than a refused connection: ask it first.
     if (!service.pidfile.empty()) {
       auto process = ProbeProcess(service.pidfile, service.process);
@@ -82,6 +82,17 @@ CheckDefinition MakeServiceCheck(const ServiceSpec& service,
       return ProbeCommand(service.command, deadline);
     if (service.check == "mysql") return ProbeMysql(mysql, deadline);
     return Probe(probe, deadline);
+  };
+  check.run = [checked, marker = settings.active_marker](Deadline deadline) {
+    auto result = checked(deadline);
+    // Asked after the check: a stack that started meanwhile is active.
+    if (result.ok || marker.empty() || access(marker.c_str(), F_OK) == 0)
+      return result;
+    result.ok = true;
+    result.data["standby"] = true;
+    result.reason =
+        "standby (the stack runs on another node): " + result.reason;
+    return result;
   };
   return check;
 }

@@ -29,10 +29,16 @@ struct ServiceCheckSettings {
   int fall = 2, rise = 1;
   std::optional<Credentials> canary;  // IMAP and POP3 canary account
   Credentials mysql{"root", ""};      // MariaDB account for check = mysql
+  // Where the cluster runs the stack, this file exists (written by the
+  // stack's resource agent). Elsewhere a service that does not serve is
+  // on standby, not down: the stack runs on another node. Empty: always
+  // active (no cluster, or a one-off probe that must see the truth).
+  std::string active_marker;
 };
 
 // The runtime check for SERVICE: process first (when it has a pid file),
-// then its protocol or command.
+// then its protocol or command; a failure on a standby node (see
+// active_marker) is reported healthy, data.standby true.
 CheckDefinition MakeServiceCheck(const ServiceSpec& service,
                                  const ServiceCheckSettings& settings);
 

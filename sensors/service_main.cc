@@ -137,6 +137,8 @@ static int Main(int argc, char** argv) {
   if (canary.mysql) settings.mysql = *canary.mysql;
 
   if (probe) {
+    // A probe tells whether the service serves, here and now (the stack
+    // agent waits on it while it starts the stack): no standby rule.
     // Each named service (else each watched one) checked once, now.
     std::vector<ehabus::sensors::CheckDefinition> checks;
     std::map<std::string, bool> list;
@@ -165,6 +167,7 @@ static int Main(int argc, char** argv) {
     return ehabus::sensors::ProbeOnce(checks);
   }
 
+  settings.active_marker = ehabus::ActiveMarkerFrom(*config);
   const auto& stop = ehabus::InstallStopSignals();
   zmq::context_t context(1);
   ehabus::Publisher publisher(

@@ -156,6 +156,31 @@ TEST(ProfileTest, CommandCheckHasADeadline) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
+// Where the stack does not run (no active marker) a service that does not
+// serve is on standby, not down; with the marker the same check fails.
+TEST(ProfileTest, StandbyWithoutTheActiveMarker) {
+  TempDir dir;
+  ServiceSpec spec;
+  spec.name = "postfix";
+  spec.check = "smtp";
+  spec.port = ehabus::testing::FreePort();  // nothing listens there
+  ServiceCheckSettings settings;
+  settings.active_marker = dir.path() + "/stack-active";
+  auto check = MakeServiceCheck(spec, settings);
+  auto standby = check.run(std::chrono::steady_clock::now() + 2s);
+  EXPECT_TRUE(standby.ok) << standby.reason;
+  EXPECT_EQ(standby.data.value("standby", false), true);
+  std::string refused = "smtp 127.0.0.1:" + std::to_string(spec.port) +
+                        ": connect: Connection refused";
+  EXPECT_EQ(standby.reason,
+            "standby (the stack runs on another node): " + refused);
+  dir.Write("stack-active", "");
+  auto down = check.run(std::chrono::steady_clock::now() + 2s);
+  EXPECT_FALSE(down.ok);
+  EXPECT_EQ(down.reason, refused);
+  EXPECT_FALSE(down.data.contains("standby"));
+}
+
 // The daemon as operators run it: its own process, a real broker, a real
 // memcached, a watch list edited while it runs.
 TEST(SensorServiceTest, WatchesKillsAndWatchListEdits) {
