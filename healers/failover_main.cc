@@ -52,8 +52,8 @@ int Main(int argc, char** argv) {
   ehabus::SubscriberOptions options;
   options.sub_endpoint = endpoints.sub;
   options.snapshot_endpoint = endpoints.snapshot;
-  options.prefixes = {"network.targets", "storage.", "healing.", "service.",
-                      "heartbeat."};
+  options.prefixes = {"network.targets", "storage.",   "healing.",
+                      "service.",        "heartbeat.", "cleanup.budget"};
   ehabus::Subscriber subscriber(context, options);
   publisher.WaitAttached(2s);
   ehabus::NotifyReady("deciding failover");
@@ -114,6 +114,13 @@ int Main(int argc, char** argv) {
            {"value", want},
            {"took_ms", outcome.took.count()},
            {"summary", policy.Summary()}});
+    } else if (want == "green" && applied.empty()) {
+      // The first green only clears a red a predecessor may have left. It
+      // fails when Pacemaker does not run here (a node booting before its
+      // cluster stack), and then there is no red to clear: no alarm.
+      next_try = Clock::now() + settings.retry;
+      spdlog::info("{}=green not set yet (retrying): {}", settings.attribute,
+                   outcome.detail);
     } else {
       next_try = Clock::now() + settings.retry;
       publisher.Publish("failover.handoff-failed", ehabus::Severity::kCritical,
