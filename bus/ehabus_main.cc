@@ -50,6 +50,11 @@ constexpr const char* kUsage =
     "      arguments, list what is in maintenance. The watch list is edited\n"
     "      in place (under a lock, atomically); ehabus-healer-restart ends\n"
     "      expired entries.\n"
+    "  cleanup [SERVICE]\n"
+    "      After you fixed what made SERVICE (default: every service) spend\n"
+    "      its restart budget on this node: forget the budget, so the node\n"
+    "      may run the stack again (as `crm resource cleanup` forgets\n"
+    "      Pacemaker's failures). Tells both healers over the bus.\n"
     "  cluster render [--format xml|crm|corosync|sbd] [--simulate]\n"
     "      The Pacemaker configuration (or corosync.conf, /etc/default/sbd)\n"
     "      made from this file; --simulate: a CIB for crm_simulate.\n"
@@ -533,6 +538,76 @@ int Maintenance(const ehabus::Config& config, Args& args) {
   return 0;
 }
 
+// Forgets spent restart budgets on this node: the escalated file the stack
+// agent reads (edited here, so it holds even with no healer running), and
+// both healers told over the bus.
+int Cleanup(const ehabus::Config& config, Args& args) {
+  std::string target = "all";
+  if (!args.done()) target = args.list[args.at++];
+  if (!args.done())
+    return Usage("cleanup: unknown argument \"" + args.peek() + "\"");
+  if (target != "all") {
+    auto profile = ehabus::LoadProfile(ehabus::ProfilePathFrom(config));
+    if (!profile) {
+      for (const auto& e : profile.error())
+        std::fprintf(stderr, "%s\n", e.ToString().c_str());
+      return 1;
+    }
+    if (!profile->Find(target)) {
+      std::fprintf(stderr, "ehabus: cleanup: no service \"%s\" in %s\n",
+                   target.c_str(), profile->path.c_str());
+      return 2;
+    }
+  }
+  std::string file = ehabus::EscalatedFileFrom(config);
+  std::vector<std::string> kept, forgotten;
+  {
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty()) continue;
+      (target == "all" || line == target ? forgotten : kept).push_back(line);
+    }
+  }
+  if (!forgotten.empty()) {
+    if (kept.empty()) {
+      unlink(file.c_str());
+    } else {
+      std::string tmp = file + ".tmp";
+      {
+        std::ofstream out(tmp, std::ios::trunc);
+        for (const auto& s : kept) out << s << "\n";
+      }
+      if (rename(tmp.c_str(), file.c_str()) != 0) {
+        std::fprintf(stderr, "ehabus: cleanup: %s: %s\n", file.c_str(),
+                     std::strerror(errno));
+        return 1;
+      }
+    }
+  }
+  std::string spent;
+  for (const auto& s : forgotten) spent += (spent.empty() ? "" : ", ") + s;
+  std::string message = "restart budget of " + target + " forgotten by hand" +
+                        (spent.empty() ? "" : " (spent: " + spent + ")");
+  zmq::context_t context(1);
+  ehabus::Publisher publisher(context, {ehabus::EndpointsFrom(config).pub,
+                                        ehabus::NodeName(config), "cli", 100});
+  if (!publisher.WaitAttached(2s)) {
+    std::fprintf(stderr,
+                 "ehabus: cleanup: no broker at %s: the healers were not "
+                 "told (the escalated file %s)\n",
+                 ehabus::EndpointsFrom(config).pub.c_str(),
+                 forgotten.empty() ? "held nothing" : "is updated");
+    return 1;
+  }
+  if (!publisher.Publish("cleanup.budget", ehabus::Severity::kNotice, target,
+                         message, {{"target", target}, {"spent", forgotten}})) {
+    std::fprintf(stderr, "ehabus: cleanup: the broker went away\n");
+    return 1;
+  }
+  std::printf("%s\n", message.c_str());
+  return 0;  // closing the socket flushes (linger 1 s)
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -555,7 +630,8 @@ int main(int argc, char** argv) {
   if (command == "check-config") return CheckConfig(config_path, args);
   if (command == "keygen") return Keygen(args);
   if (command != "tail" && command != "publish" && command != "status" &&
-      command != "maintenance" && command != "cluster") {
+      command != "maintenance" && command != "cluster" &&
+      command != "cleanup") {
     return Usage("unknown command \"" + command + "\"");
   }
   auto config = ehabus::LoadConfigOrReport(config_path);
@@ -564,6 +640,7 @@ int main(int argc, char** argv) {
     if (command == "tail") return Tail(*config, args);
     if (command == "publish") return Publish(*config, args);
     if (command == "maintenance") return Maintenance(*config, args);
+    if (command == "cleanup") return Cleanup(*config, args);
     if (command == "cluster") {
       return ehabus::cluster::Command(
           *config, ehabus::cluster::ResolveConfigPath(config_path),

@@ -30,6 +30,7 @@ FailoverSettings FailoverSettingsFrom(const Config& config) {
   FailoverSettings s;
   s.network = ParsePolicy(config.String(f, "on_network_lost"));
   s.storage = ParsePolicy(config.String(f, "on_storage_lost"));
+  s.storage_full = ParsePolicy(config.String(f, "on_storage_full"));
   s.budget = ParsePolicy(config.String(f, "on_budget_spent"));
   s.heartbeat = ParsePolicy(config.String(f, "on_heartbeat_lost"));
   s.budget_hold = config.Duration(f, "budget_hold");
@@ -42,10 +43,11 @@ FailoverSettings FailoverSettingsFrom(const Config& config) {
 
 std::optional<Change> FailoverPolicy::Set(const std::string& key, Cause cause) {
   auto it = causes_.find(key);
-  if (it != causes_.end()) {
+  if (it != causes_.end() && it->second.policy == cause.policy) {
     it->second.reason = cause.reason;  // same cause, fresher words
     return std::nullopt;
   }
+  if (it != causes_.end()) cause.since = it->second.since;  // a new policy
   causes_[key] = cause;
   return Change{Change::Kind::kAdded, std::move(cause)};
 }
@@ -88,9 +90,14 @@ std::vector<Change> FailoverPolicy::OnEvent(const Event& event,
              t.find('.', 8) == std::string::npos) {
     std::string name = t.substr(8);
     storage_health_[name] = health.empty() ? "unknown" : health;
+    const auto& detail = event.data.is_object() && event.data.contains("detail")
+                             ? event.data["detail"]
+                             : nlohmann::json();
+    bool full = detail.is_object() && detail.value("full", false) == true;
     if (health == "down")
       add(Set("storage." + name,
-              {"storage", name, reason, settings_.storage, now}));
+              {"storage", name, reason,
+               full ? settings_.storage_full : settings_.storage, now}));
     else if (health == "up")
       add(Clear("storage." + name));
   } else if (event.kind == Kind::kEvent && t.starts_with("healing.") &&
@@ -98,6 +105,14 @@ std::vector<Change> FailoverPolicy::OnEvent(const Event& event,
     std::string service = event.subject;
     add(Set("budget." + service,
             {"budget", service, event.message, settings_.budget, now}));
+  } else if (t == "cleanup.budget") {
+    // `ehabus cleanup`: a spent budget here is no cause any more.
+    std::vector<std::string> keys;
+    for (const auto& [key, cause] : causes_)
+      if (cause.kind == "budget" &&
+          (event.subject == "all" || cause.what == event.subject))
+        keys.push_back(key);
+    for (const auto& key : keys) add(Clear(key));
   } else if (event.kind == Kind::kState && t.starts_with("service.") &&
              t.find('.', 8) == std::string::npos && health == "up") {
     // The service serves again here: its spent budget is no cause any more.

@@ -22,6 +22,8 @@ enum class Policy { kFailover, kNotify, kNothing };
 struct FailoverSettings {
   Policy network = Policy::kFailover;
   Policy storage = Policy::kFailover;
+  // Full is not lost: the other node mounts the same full disk.
+  Policy storage_full = Policy::kNotify;
   Policy budget = Policy::kFailover;
   Policy heartbeat = Policy::kNothing;  // while storage is healthy
   std::chrono::milliseconds budget_hold{30 * 60 * 1000};

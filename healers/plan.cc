@@ -59,6 +59,13 @@ void RestartBudget::Record(const std::string& service, Clock::time_point now) {
   attempts_[service].push_back(now);
 }
 
+void RestartBudget::Forget(const std::string& service) {
+  if (service == "all")
+    attempts_.clear();
+  else
+    attempts_.erase(service);
+}
+
 std::chrono::milliseconds RestartBudget::Backoff(const std::string& service,
                                                  Clock::time_point now) {
   int used = Used(service, now);

@@ -42,6 +42,8 @@ class RestartBudget {
   // Whether another healing of SERVICE is within budget.
   bool Allows(const std::string& service, Clock::time_point now);
   void Record(const std::string& service, Clock::time_point now);
+  // Forgets the healings of SERVICE ("all": of every service).
+  void Forget(const std::string& service);
   // How long to wait before the next healing of SERVICE.
   std::chrono::milliseconds Backoff(const std::string& service,
                                     Clock::time_point now);

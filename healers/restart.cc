@@ -113,6 +113,23 @@ void RestartHealer::Housekeeping() {
 }
 
 void RestartHealer::OnEvent(const Event& event) {
+  if (event.topic == "cleanup.budget") {
+    // `ehabus cleanup`: the operator fixed the cause; budgets start afresh.
+    const std::string& target = event.subject;
+    budget_.Forget(target);
+    bool changed = target == "all" ? !escalated_.empty() : false;
+    if (target == "all")
+      escalated_.clear();
+    else
+      changed = escalated_.erase(target) > 0;
+    if (changed) SaveEscalated();
+    spdlog::info("restart budget of {} forgotten ({})", target, event.message);
+    PublishStatus("restart budget of " + target + " forgotten by cleanup");
+    // What is still down is healed again, now.
+    for (const auto& [service, health] : health_)
+      if (health == "down" && !first_failure_) first_failure_ = Clock::now();
+    return;
+  }
   if (event.kind != Kind::kState || !event.topic.starts_with("service.") ||
       event.topic.find('.', 8) != std::string::npos)
     return;

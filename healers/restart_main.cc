@@ -36,7 +36,7 @@ int Main(int argc, char** argv) {
   ehabus::SubscriberOptions options;
   options.sub_endpoint = endpoints.sub;
   options.snapshot_endpoint = endpoints.snapshot;
-  options.prefixes = {"service."};
+  options.prefixes = {"service.", "cleanup.budget"};
   ehabus::Subscriber subscriber(context, options);
   publisher.WaitAttached(2s);
   ehabus::healers::RestartHealer healer(

@@ -287,6 +287,7 @@ ProbeResult ProbeMount(const MountSpec& spec, const std::string& node,
     std::snprintf(buf, sizeof buf,
                   ": full: %.1f%% of space, %.1f%% of inodes used (limit %d%%)",
                   used, inodes, spec.max_used_percent);
+    result.data["full"] = true;  // the failover healer's own policy
     return Finish(result, start, false, where + buf);
   }
   if (spec.write_probe) {

@@ -133,5 +133,115 @@ TEST(FailoverHealerTest, StorageLostRedThenGreenHeartbeatAloneNothing) {
   storage->Stop(5s);
 }
 
+// The causes that do not move the stack, and the operator's cleanup. The
+// storage and escalation inputs are published in the exact form of their
+// publishers; the attribute command is a FAKE attrd_updater that fails
+// (as the real one does while Pacemaker is not running) until told.
+TEST(FailoverHealerTest, FullDiskNotifiesCleanupClearsBudgetQuietFirstGreen) {
+  et::BusFixture bus;
+  std::string record = bus.dir() + "/attrd.log";
+  std::string up = bus.dir() + "/attrd-up";
+  std::string fake = bus.dir() + "/fake-attrd.sh";
+  std::ofstream(fake) << "#!/bin/sh\n[ -e " << up
+                      << " ] || { echo 'Could not update: Connection refused';"
+                         " exit 102; }\necho \"$2 $4\" >> "
+                      << record << "\n";
+  std::string marker = bus.dir() + "/active";
+  std::ofstream(marker) << "";
+  std::ofstream(bus.dir() + "/healer.json.escalated") << "postfix\ndovecot\n";
+  std::ofstream(bus.config_path(), std::ios::app)
+      << "[sensor.service]\nprofile = " << EHABUS_SOURCE_DIR
+      << "/etc/profiles/postfix-dovecot.ini\n"
+      << "[healer.restart]\nactive_marker = " << marker
+      << "\nstate_file = " << bus.dir() << "/healer.json\n"
+      << "[healer.failover]\nretry = 200ms\nset_command = /bin/sh " << fake
+      << " --name {attribute} --update {value}\n";
+  bus.StartBroker();
+  SubscriberOptions options;
+  options.sub_endpoint = bus.sub();
+  options.prefixes = {"failover."};
+  Subscriber sub(bus.context(), options);
+  ASSERT_TRUE(et::WaitUntil(
+      [&] { return bus.Status()->value("subscriptions", 0) >= 1; }, 10s));
+  SpawnOptions o;
+  o.argv = {EHABUS_HEALER_FAILOVER, "--config", bus.config_path()};
+  o.output = SpawnOptions::Output::kFile;
+  o.output_file = bus.dir() + "/failover.log";
+  auto healer = Subprocess::Spawn(o);
+  ASSERT_TRUE(healer);
+  std::vector<Event> seen;
+  auto wait_for =
+      [&](const std::string& topic,
+          std::chrono::milliseconds timeout) -> std::optional<Event> {
+    auto until = Clock::now() + timeout;
+    while (Clock::now() < until) {
+      auto d = sub.Receive(100ms);
+      if (!d) continue;
+      seen.push_back(d->event);
+      if (d->event.topic == topic) return d->event;
+    }
+    ADD_FAILURE() << "no " << topic << "; failover log:\n"
+                  << et::Run({"cat", bus.dir() + "/failover.log"}).output;
+    return std::nullopt;
+  };
+  auto recorded = [&] { return et::Run({"cat", record}).output; };
+  auto publish = [&](std::vector<std::string> args) {
+    auto r = bus.RunCli(std::move(args));
+    ASSERT_EQ(r.exit_code(), 0) << r.output;
+  };
+
+  // No cluster yet: the first green fails, quietly; it is set once the
+  // cluster answers.
+  std::this_thread::sleep_for(1500ms);
+  std::ofstream(up) << "";
+  ASSERT_TRUE(wait_for("failover.cleared", 10s));
+  for (const auto& e : seen)
+    EXPECT_NE(e.topic, "failover.handoff-failed") << e.message;
+  EXPECT_EQ(recorded(), "#health-ehabus green\n");
+
+  // A full shared disk: a notice, no failover (the other node would mount
+  // the same full disk).
+  publish({"publish", "--state", "--severity", "error", "--subject", "mail",
+           "--component", "sensor-storage", "--data",
+           R"({"health":"down","reason":"/srv/mail: full: 99.0% of space",)"
+           R"("detail":{"full":true,"mounted":true}})",
+           "storage.mail", "mail", "down"});
+  auto notify = wait_for("failover.notify", 10s);
+  ASSERT_TRUE(notify);
+  EXPECT_EQ(notify->message,
+            "storage mail lost: /srv/mail: full: 99.0% of space; policy "
+            "notify: no failover");
+  // The same mount hung instead: that is lost, and moves.
+  publish({"publish", "--state", "--severity", "error", "--subject", "mail",
+           "--component", "sensor-storage", "--data",
+           R"({"health":"down","reason":"/srv/mail: no result within 3 s",)"
+           R"("detail":{"mounted":true}})",
+           "storage.mail", "mail", "down"});
+  ASSERT_TRUE(wait_for("failover.requested", 10s));
+  publish({"publish", "--state", "--subject", "mail", "--component",
+           "sensor-storage", "--data", R"({"health":"up","reason":"ok"})",
+           "storage.mail", "mail", "up"});
+  ASSERT_TRUE(wait_for("failover.cleared", 10s));
+
+  // A spent budget holds the node red until the operator's cleanup.
+  publish({"publish", "--severity", "critical", "--subject", "postfix",
+           "--component", "healer-restart", "healing.postfix.escalated",
+           "postfix failed again after 3 healings"});
+  ASSERT_TRUE(wait_for("failover.requested", 10s));
+  auto cleaned = bus.RunCli({"cleanup", "postfix"});
+  ASSERT_EQ(cleaned.exit_code(), 0) << cleaned.output;
+  EXPECT_EQ(cleaned.output,
+            "restart budget of postfix forgotten by hand (spent: postfix)\n");
+  // The stack agent reads this file: only dovecot's spent budget is left.
+  EXPECT_EQ(et::Run({"cat", bus.dir() + "/healer.json.escalated"}).output,
+            "dovecot\n");
+  auto cleared = wait_for("failover.cleared", 10s);
+  ASSERT_TRUE(cleared);
+  EXPECT_EQ(recorded(),
+            "#health-ehabus green\n#health-ehabus red\n#health-ehabus "
+            "green\n#health-ehabus red\n#health-ehabus green\n");
+  healer->Stop(5s);
+}
+
 }  // namespace
 }  // namespace ehabus::healers

@@ -215,6 +215,25 @@ TEST_F(TightBudget, ServiceThatKeepsDyingExhaustsItsBudget) {
   // Kept for the stack agent's monitor, which then fails the stack.
   EXPECT_EQ(et::Run({"cat", bus_.dir() + "/healer.json.escalated"}).output,
             "memcached\n");
+
+  // The operator fixed it: `ehabus cleanup` forgets the budget; memcached,
+  // still down, is healed at once, counting from one again.
+  auto cleaned = bus_.RunCli({"cleanup", "memcached"});
+  ASSERT_EQ(cleaned.exit_code(), 0) << cleaned.output;
+  EXPECT_EQ(cleaned.output,
+            "restart budget of memcached forgotten by hand (spent: "
+            "memcached)\n");
+  EXPECT_NE(access((bus_.dir() + "/healer.json.escalated").c_str(), F_OK), 0);
+  events = HealingUntil(".succeeded", 60s);
+  ASSERT_FALSE(events.empty());
+  EXPECT_NE(events.front().message.find("(healing 1 of 2 within 10 min)"),
+            std::string::npos)
+      << Dump(events);
+  auto unknown = bus_.RunCli({"cleanup", "memcache"});
+  EXPECT_EQ(unknown.exit_code(), 2);
+  EXPECT_TRUE(unknown.output.starts_with(
+      "ehabus: cleanup: no service \"memcache\" in "))
+      << unknown.output;
 }
 
 TEST_F(Healing, HealerKilledMidHealingResumesOnRestart) {
