@@ -27,8 +27,18 @@ SendResult MailChannel::Deliver(const std::string& id,
   MailText text = Render(template_, incident, customer_, language_);
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);
+  // One incident, one thread: the follow-up answers the first notice, and
+  // X-Ehabus-Incident lets mail filters (and the lab) group them.
+  std::string incident_id = incident.value("id", "");
+  std::vector<std::pair<std::string, std::string>> extra = {
+      {"X-Ehabus-Incident", incident_id}};
+  if (incident.value("phase", "") == "resolved") {
+    std::string first = "<ehabus-" + incident_id + "-opened@" + host + ">";
+    extra.push_back({"In-Reply-To", first});
+    extra.push_back({"References", first});
+  }
   std::string message = BuildMessage(settings_.from, settings_.to, text,
-                                     "ehabus-" + id + "@" + host);
+                                     "ehabus-" + id + "@" + host, extra);
   return SendMail(settings_, message);
 }
 

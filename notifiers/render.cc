@@ -219,9 +219,13 @@ std::string Base64(const std::string& data) {
   return out;
 }
 
-std::string BuildMessage(const std::string& from,
-                         const std::vector<std::string>& to,
-                         const MailText& text, const std::string& message_id) {
+std::string BuildMessage(
+    const std::string& from, const std::vector<std::string>& to,
+    const MailText& text, const std::string& message_id,
+    const std::vector<std::pair<std::string, std::string>>& extra) {
+  std::string more;
+  for (const auto& [name, value] : extra)
+    more += name + ": " + HeaderValue(value, 200) + "\r\n";
   std::string recipients;
   for (const auto& r : to) recipients += (recipients.empty() ? "" : ", ") + r;
   char date[64];
@@ -240,8 +244,8 @@ std::string BuildMessage(const std::string& from,
          ">\r\nMIME-Version: 1.0\r\n"
          "Content-Type: text/plain; charset=UTF-8\r\n"
          "Content-Transfer-Encoding: base64\r\n"
-         "Auto-Submitted: auto-generated\r\n\r\n" +
-         wrapped;
+         "Auto-Submitted: auto-generated\r\n" +
+         more + "\r\n" + wrapped;
 }
 
 }  // namespace ehabus::notifiers

@@ -33,11 +33,13 @@ MailText Render(const Template& tmpl, const nlohmann::json& incident,
 // (at a UTF-8 boundary), RFC 2047 encoded when not plain ASCII.
 std::string HeaderValue(const std::string& text, std::size_t max = 200);
 
-// The whole message: headers (From, To, Subject, Date, Message-ID, MIME)
-// and the base64 body, CRLF line ends.
-std::string BuildMessage(const std::string& from,
-                         const std::vector<std::string>& to,
-                         const MailText& text, const std::string& message_id);
+// The whole message: headers (From, To, Subject, Date, Message-ID, MIME,
+// then EXTRA, each value made safe by HeaderValue) and the base64 body,
+// CRLF line ends.
+std::string BuildMessage(
+    const std::string& from, const std::vector<std::string>& to,
+    const MailText& text, const std::string& message_id,
+    const std::vector<std::pair<std::string, std::string>>& extra = {});
 
 std::string Base64(const std::string& data);
 

@@ -163,11 +163,16 @@ TEST(RenderTest, HostileEventTextNeverBecomesAHeader) {
          {"message", "line\r\n.\r\nMAIL FROM:<evil>"}}}}};
   MailText text = Render(tmpl, incident, "ACME\nCorp", "en");
   EXPECT_EQ(text.subject.find('\n'), std::string::npos);
-  auto message = BuildMessage("ehabus@node1", {"ops@test"}, text, "id-1");
+  auto message = BuildMessage(
+      "ehabus@node1", {"ops@test"}, text, "id-1",
+      {{"X-Ehabus-Incident", "node1-7\r\nBcc: victim@example.test"}});
   // Headers end at the first empty line; none of the event's words made one.
   auto headers = message.substr(0, message.find("\r\n\r\n"));
   EXPECT_EQ(headers.find("\r\nBcc:"), std::string::npos) << headers;
   EXPECT_EQ(headers.find("\r\nX-Injected:"), std::string::npos) << headers;
+  EXPECT_TRUE(headers.ends_with(
+      "\r\nX-Ehabus-Incident: node1-7  Bcc: victim@example.test"))
+      << headers;
   // The body is base64: no line of it can be "." or an SMTP command.
   auto body = message.substr(message.find("\r\n\r\n") + 4);
   EXPECT_EQ(body.find("\r\n.\r\n"), std::string::npos);
