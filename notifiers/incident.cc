@@ -120,6 +120,7 @@ void IncidentTracker::OnEvent(const Event& event, Clock::time_point now) {
   if (event.severity < Severity::kNotice && !event.topic.ends_with(".step"))
     return;
   Track(*incident_, event);
+  if (incident_->sent_opened) incident_->news_after = true;
   incident_->quiet_since = now;  // resolved after a quiet period without news
 }
 
@@ -177,6 +178,7 @@ std::vector<Notice> IncidentTracker::Due(Clock::time_point now) {
   if (!incident.sent_opened &&
       (now - incident.opened >= settings_.group_wait || resolved)) {
     incident.sent_opened = true;
+    incident.told_over = incident.problems.empty();
     auto& repeat = repeats_[Signature(incident)];
     if (repeat.last_sent != Clock::time_point{} &&
         now - repeat.last_sent < settings_.repeat_window) {
@@ -195,7 +197,9 @@ std::vector<Notice> IncidentTracker::Due(Clock::time_point now) {
     }
   }
   if (resolved) {
-    if (!incident.suppressed)
+    // A follow-up when it tells something new: the first notice showed a
+    // problem still open, or news came after it.
+    if (!incident.suppressed && (!incident.told_over || incident.news_after))
       out.push_back({incident.id + "-resolved", "resolved",
                      Render(incident, "resolved")});
     incident_.reset();
@@ -229,6 +233,8 @@ nlohmann::json IncidentTracker::Save() const {
                          {"healed", i.healed},
                          {"escalated", i.escalated},
                          {"sent_opened", i.sent_opened},
+                         {"told_over", i.told_over},
+                         {"news_after", i.news_after},
                          {"suppressed", i.suppressed},
                          {"worst", ToString(i.worst)},
                          {"actions", i.actions}};
@@ -268,6 +274,8 @@ void IncidentTracker::Load(const nlohmann::json& saved, Clock::time_point now) {
     i.healed = s.value("healed", false);
     i.escalated = s.value("escalated", false);
     i.sent_opened = s.value("sent_opened", false);
+    i.told_over = s.value("told_over", false);
+    i.news_after = s.value("news_after", false);
     i.suppressed = s.value("suppressed", false);
     i.worst = ParseSeverity(s.value("worst", "info")).value_or(Severity::kInfo);
     for (const auto& a : s.at("actions"))

@@ -67,6 +67,9 @@ class IncidentTracker {
     std::set<std::string> subjects;  // what went wrong at all
     bool failed_over = false, healed = false, escalated = false;
     bool sent_opened = false, suppressed = false;
+    // The first notice already said all was well, and nothing came since:
+    // the follow-up would repeat it, word for word.
+    bool told_over = false, news_after = false;
     Severity worst = Severity::kInfo;
     std::vector<std::string> actions;  // healing steps and results
     std::size_t actions_dropped = 0;
