@@ -5,6 +5,13 @@
 namespace ehabus::healers {
 namespace {
 
+// A service state that only says the stack does not run here.
+bool Standby(const Event& event) {
+  if (!event.data.is_object() || !event.data.contains("detail")) return false;
+  const auto& detail = event.data["detail"];
+  return detail.is_object() && detail.value("standby", false) == true;
+}
+
 Policy ParsePolicy(const std::string& text) {
   if (text == "failover") return Policy::kFailover;
   if (text == "notify") return Policy::kNotify;
@@ -114,8 +121,11 @@ std::vector<Change> FailoverPolicy::OnEvent(const Event& event,
         keys.push_back(key);
     for (const auto& key : keys) add(Clear(key));
   } else if (event.kind == Kind::kState && t.starts_with("service.") &&
-             t.find('.', 8) == std::string::npos && health == "up") {
+             t.find('.', 8) == std::string::npos && health == "up" &&
+             !Standby(event)) {
     // The service serves again here: its spent budget is no cause any more.
+    // (Not "up" on standby: that is the stack gone from here, which the
+    // spent budget asked for.)
     add(Clear("budget." + t.substr(8)));
   } else if (event.kind == Kind::kState &&
              (t == "heartbeat.corosync" || t == "heartbeat.links")) {

@@ -138,7 +138,13 @@ void RestartHealer::OnEvent(const Event& event) {
   std::string health = event.data.value("health", "unknown");
   health_[service] = health;
   last_state_[service] = event.data;
-  if (health == "up" && escalated_.erase(service) > 0) SaveEscalated();
+  // Serving here again ends an escalation; "up" on standby (the stack left
+  // this node, as the escalation asked) does not.
+  bool standby = event.data.contains("detail") &&
+                 event.data["detail"].is_object() &&
+                 event.data["detail"].value("standby", false) == true;
+  if (health == "up" && !standby && escalated_.erase(service) > 0)
+    SaveEscalated();
   if (health == "down" && !healing_.contains(service) && !first_failure_)
     first_failure_ = Clock::now();
 }

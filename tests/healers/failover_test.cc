@@ -228,6 +228,21 @@ TEST(FailoverHealerTest, FullDiskNotifiesCleanupClearsBudgetQuietFirstGreen) {
            "--component", "healer-restart", "healing.postfix.escalated",
            "postfix failed again after 3 healings"});
   ASSERT_TRUE(wait_for("failover.requested", 10s));
+  // Pacemaker stops the stack here: postfix is "up" on standby. That is the
+  // spent budget doing its work, not postfix serving again: still red.
+  publish({"publish", "--state", "--subject", "postfix", "--component",
+           "sensor-service", "--data",
+           R"({"health":"up","reason":"standby (the stack runs on another )"
+           R"(node): smtp 127.0.0.1:25: connect: Connection refused",)"
+           R"("detail":{"standby":true}})",
+           "service.postfix", "postfix", "standby"});
+  auto until = Clock::now() + 2s;
+  while (Clock::now() < until) {
+    auto d = sub.Receive(100ms);
+    if (d) {
+      EXPECT_NE(d->event.topic, "failover.cleared") << d->event.message;
+    }
+  }
   auto cleaned = bus.RunCli({"cleanup", "postfix"});
   ASSERT_EQ(cleaned.exit_code(), 0) << cleaned.output;
   EXPECT_EQ(cleaned.output,
