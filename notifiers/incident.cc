@@ -196,6 +196,23 @@ std::vector<Notice> IncidentTracker::Due(Clock::time_point now) {
       }
     }
   }
+  if (incident.suppressed && (incident.escalated || incident.failed_over)) {
+    // A repeat is counted, not mailed, while it is the same small story; one
+    // that escalated or failed over is told after all.
+    incident.suppressed = false;
+    incident.told_over = resolved;
+    incident.news_after = false;
+    auto& repeat = repeats_[Signature(incident)];
+    if (repeat.suppressed > 0) --repeat.suppressed;  // told now, after all
+    repeat.last_sent = now;
+    std::string phase = resolved ? "resolved" : "opened";
+    out.push_back({incident.id + "-opened", phase, Render(incident, phase)});
+    repeat.suppressed = 0;
+    if (resolved) {
+      incident_.reset();
+      return out;
+    }
+  }
   if (resolved) {
     // A follow-up when it tells something new: the first notice showed a
     // problem still open, or news came after it.

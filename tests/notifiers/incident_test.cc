@@ -151,12 +151,37 @@ TEST(IncidentTest, RepeatsAreCountedNotSentAndMaintenanceIsSilent) {
   EXPECT_EQ(sent, 1) << "the first incident's notice (it was over within "
                         "the group wait); the same incident twice more "
                         "within the hour: none";
+  // A repeat that escalates and fails over is told after all.
+  auto worse = t0 + 8min;
+  t.OnEvent(Ev("service.smtp.down", Severity::kError, "smtp", "down"), worse);
+  EXPECT_TRUE(t.Due(worse + 11s).empty()) << "a repeat, so far";
+  t.OnEvent(Ev("healing.smtp.escalated", Severity::kCritical, "smtp",
+               "smtp failed again after 3 healings"),
+            worse + 20s);
+  t.OnEvent(Ev("failover.requested", Severity::kCritical, "failover",
+               "failover requested: budget smtp"),
+            worse + 20s);
+  auto told = t.Due(worse + 21s);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].phase, "opened");
+  EXPECT_EQ(told[0].incident["status"], "escalated");
+  EXPECT_EQ(told[0].incident["similar_suppressed"], 2);
+  t.OnEvent(Ev("service.smtp.up", Severity::kNotice, "smtp", "up"),
+            worse + 30s);
+  EXPECT_TRUE(t.Due(worse + 61s).empty()) << "still red: not over";
+  t.OnEvent(Ev("failover.cleared", Severity::kNotice, "failover",
+               "#health-ehabus=green"),
+            worse + 70s);
+  auto follow = t.Due(worse + 101s);
+  ASSERT_EQ(follow.size(), 1u) << "and its end";
+  EXPECT_EQ(follow[0].phase, "resolved");
   // After the window, the next one says how many were not mailed.
-  auto later = t0 + 2h;
+  auto later = t0 + 3h;
   t.OnEvent(Ev("service.smtp.down", Severity::kError, "smtp", "down"), later);
   auto notices = t.Due(later + 10s);
   ASSERT_EQ(notices.size(), 1u);
-  EXPECT_EQ(notices[0].incident["similar_suppressed"], 2);
+  EXPECT_EQ(notices[0].incident["similar_suppressed"], 0)
+      << "the escalated one was told, with the two before it";
 
   IncidentTracker m(Fast(), "node1");
   m.OnEvent(Ev("maintenance.started", Severity::kNotice, "smtp", "m"), t0);
