@@ -1,7 +1,8 @@
 # The two commands of the README, and a few more for developers.
-#   make demo   install packages, build, run the demo
+#   make demo   install packages, build, bring up the two-node lab with mail
+#               flowing, heal a killed mariadb, crash a node, print the report
 #   make test   install packages, build with ASan+UBSan and -Werror, run every test
-.PHONY: demo test test-tsan fuzz deps build bench install format clean
+.PHONY: demo demo-bus rehearse test test-tsan fuzz deps build bench install format clean
 
 JOBS ?= $(shell nproc)
 
@@ -13,7 +14,16 @@ build: deps
 	cmake --build build -j$(JOBS)
 
 demo: build
+	tests/lab/lab demo
+
+# The local demo (one machine, no cluster): the bus, a sensor, the healer.
+demo-bus: build
 	./scripts/demo-bus build
+
+# Every fault scenario under mail load, ehabus's stack and the anchor stack
+# (resource-agents' agents) in the same run: about 90 minutes.
+rehearse: build
+	tests/lab/lab rehearse --json rehearse.json
 
 test: deps
 	./scripts/check-format

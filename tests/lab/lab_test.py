@@ -1,29 +1,39 @@
 #!/usr/bin/python3
-"""Lab integration tests: a real two-node Pacemaker cluster (tests/lab/lab),
-with SBD fencing, shared ext4 with MMP, a VIP and a listener behind it.
+"""Lab integration tests: mail through a real two-node Pacemaker cluster
+(tests/lab/lab) with SBD fencing, the mail stack's state on a shared ext4
+disk with MMP, and ehabus on every node. Each scenario runs under mail load
+(tests/lab/rehearse.py: the sender in the client namespace, the verifier
+reading every mailbox over IMAP afterwards):
 
-  1. crash of the active node: the survivor fences it, mounts the storage
-     and answers on the VIP (reached from the client namespace);
-  2. heartbeat partition: exactly one node holds the storage throughout, and
-     no mount is refused by MMP (the split-brain tripwire never fires);
-  3. freeze of the active node longer than the watchdog timeout: the frozen
-     node is powered off (emulated watchdog) before the other mounts;
-  4. a freeze shorter than the token: nothing moves, nothing is fenced;
-  5. the network share hung on the active node: ehabus's sensor and
-     failover healer hand off, Pacemaker moves the stack (no fencing);
+  1. the network share hung on the active node: the stack runs on the other
+     node within 60 s, nobody is fenced, 0 lost;
+  2. kill -9 mariadb: healed in place with its dependents (postfix,
+     dovecot), memcached untouched, the stack stays, 0 lost, exactly one
+     incident mail at the sink;
+  3. crash of the active node: fenced before the survivor mounts the disk,
+     mail accepted on the VIP again, 0 lost;
+  4. heartbeat partition: never both nodes hold the shared disk, exactly
+     one holds it, 0 lost;
+  5. a freeze shorter than the token: nothing moves, nobody fenced;
   6. `lab down` leaves nothing behind.
 
-Exit 0 when all pass, 1 when one fails, 77 (skipped) when not root.
+In every scenario the shared disk is sampled twice a second: never mounted
+by two nodes at once. Exit 0 when all pass, 1 when one fails, 77 (skipped)
+when not root.
 """
+import importlib.machinery
 import json
 import os
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LAB = os.path.join(HERE, "lab")
 sys.path.insert(0, HERE)
+lab = importlib.machinery.SourceFileLoader(
+    "labmod", os.path.join(HERE, "lab")).load_module()
+import rehearse  # noqa: E402
+
+rehearse.L = lab
 failures = []
 
 
@@ -38,252 +48,130 @@ def check(cond, msg):
     return cond
 
 
-def lab(*args, check_rc=True, timeout=600):
-    r = subprocess.run([LAB] + list(args), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True, timeout=timeout)
-    if check_rc and r.returncode != 0:
-        raise RuntimeError("lab %s: exit %d\n%s" % (" ".join(args),
-                                                   r.returncode, r.stdout))
-    return r.stdout
+def common(row):
+    """What holds in every scenario."""
+    name = row["scenario"]
+    check(row["both_held_samples"] == 0,
+          "%s: never both nodes holding the shared disk (%d samples)" %
+          (name, row["samples"]))
+    check(row["lost"] == 0 and row["fetch_error"] is None,
+          "%s: 0 lost (%d accepted, %d lost %s, %d duplicated, %d still "
+          "queued)" % (name, row["accepted"], row["lost"],
+                       row["lost_ids"][:5], row["duplicated"],
+                       row["queued"]))
+    check(row["accepted"] >= 50, "%s: mail flowed (%d accepted)" %
+          (name, row["accepted"]))
 
 
-def state():
-    with open("/run/ehabus-lab/state.json") as f:
-        return json.load(f)
+def test_storage_hang(state, events):
+    row = rehearse.run_scenario("storage-hang", state, events, 1,
+                                notices=False)
+    common(row)
+    check(row["moved_s"] is not None and row["moved_s"] <= 60,
+          "storage hang: the stack on the other node within 60 s (%s s)" %
+          row["moved_s"])
+    check(row["stack_after"] not in (None, row["stack_before"]),
+          "storage hang: the stack moved %s -> %s" %
+          (row["stack_before"], row["stack_after"]))
+    check("fenced" not in row["action"],
+          "storage hang: nobody fenced, a move sufficed (%s)" % row["action"])
+    say("storage hang: mail accepted again after %s s" % row["mail_back_s"])
+    return row
 
 
-def crm_xml():
-    """crm_mon's view from a node that is in the quorate partition with a
-    DC (a node still joining sees no resources)."""
-    import xml.etree.ElementTree as ET
-    for name in ("node1", "node2"):
-        r = subprocess.run([LAB, "exec", name, "--", "crm_mon", "-1",
-                            "--output-as=xml"], stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, text=True, timeout=30)
-        if r.returncode != 0:
-            continue
-        try:
-            dc = ET.fromstring(r.stdout).find(".//current_dc")
-        except ET.ParseError:
-            continue
-        if dc is not None and dc.get("present") == "true" and \
-                dc.get("with_quorum") == "true":
-            return r.stdout
-    return ""
+def test_mariadb_kill(state, events):
+    row = rehearse.run_scenario("mariadb-kill", state, events, 2,
+                                notices=True)
+    common(row)
+    started = [e for e in row["events"]
+               if e["topic"].startswith("healing.") and
+               e["topic"].endswith(".started")]
+    data = started[0]["data"] if started else {}
+    check(len(started) == 1 and data.get("services") == ["mariadb"],
+          "mariadb kill: one healing, of mariadb (%s)" %
+          [e["topic"] for e in started])
+    deps = set(data.get("dependents", []))
+    check({"postfix", "dovecot"} <= deps and "memcached" not in deps,
+          "mariadb kill: its dependents postfix and dovecot restarted, "
+          "memcached not (%s)" % sorted(deps))
+    succeeded = [e for e in row["events"]
+                 if e["topic"] == "healing.mariadb.succeeded"]
+    check(bool(succeeded), "mariadb kill: healing.mariadb.succeeded")
+    pids = row["pids"]
+    check(pids["before"]["memcached"] is not None and
+          pids["before"]["memcached"] == pids["after"]["memcached"],
+          "mariadb kill: memcached untouched (pid %s -> %s)" %
+          (pids["before"]["memcached"], pids["after"]["memcached"]))
+    check(pids["before"]["mariadbd"] != pids["after"]["mariadbd"] and
+          pids["after"]["mariadbd"] is not None,
+          "mariadb kill: mariadbd restarted (pid %s -> %s)" %
+          (pids["before"]["mariadbd"], pids["after"]["mariadbd"]))
+    check(row["stack_after"] == row["stack_before"] and
+          "fenced" not in row["action"],
+          "mariadb kill: healed in place, nothing moved (%s)" % row["action"])
+    check(row["incidents"] == 1 and row["notifications"] == 1,
+          "mariadb kill: exactly one incident mail (%d mails, %d "
+          "incidents: %s)" % (row["notifications"], row["incidents"],
+                              row["notification_subjects"]))
+    say("mariadb kill: mail accepted again after %s s" % row["mail_back_s"])
+    return row
 
 
-def placement():
-    import xml.etree.ElementTree as ET
-    out = {}
-    try:
-        root = ET.fromstring(crm_xml())
-    except ET.ParseError:
-        return out
-    for r in root.iter("resource"):
-        if r.get("active") == "true":
-            for n in r.iter("node"):
-                out[r.get("id")] = n.get("name")
-    return out
+def test_crash(state, events):
+    row = rehearse.run_scenario("node-crash", state, events, 3,
+                                notices=False)
+    common(row)
+    active, survivor = row["stack_before"], row["stack_after"]
+    check(survivor not in (None, active),
+          "crash: the stack on the survivor (%s -> %s)" % (active, survivor))
+    check(row["mail_back_s"] is not None,
+          "crash: mail accepted on the VIP again (after %s s)" %
+          row["mail_back_s"])
+    # From the survivor's journal: the fencing confirmed before its mount.
+    fence = rehearse.journal_since(
+        lab.load_state(), survivor, row["fault_t"],
+        "Operation .reboot. targeting %s by .*OK" % active)
+    mount = rehearse.journal_since(
+        lab.load_state(), survivor, row["fault_t"],
+        r"Filesystem\(fs-mail\).*Running start")
+    check(bool(fence) and bool(mount) and fence[0][0] < mount[0][0],
+          "crash: %s fenced (%s) before %s mounted (%s)" %
+          (active, fence[0][0] if fence else None, survivor,
+           mount[0][0] if mount else None))
+    return row
 
 
-def node_up(name):
-    for n in state()["nodes"]:
-        if n["name"] == name:
-            pid = n.get("nspawn")
-            return bool(pid) and os.path.exists("/proc/%d" % pid) and \
-                "Z" not in open("/proc/%d/stat" % pid).read().split()[2]
-    return False
-
-
-def mounted(name):
-    r = subprocess.run([LAB, "exec", name, "--", "findmnt", "-n",
-                        "/srv/mail"], stdout=subprocess.PIPE,
-                       stderr=subprocess.DEVNULL, text=True, timeout=30)
-    return r.returncode == 0 and r.stdout.strip() != ""
-
-
-def journal(name, pattern):
-    r = subprocess.run([LAB, "exec", name, "--", "sh", "-c",
-                        "journalctl -o short-monotonic --no-pager | grep -E "
-                        "'%s' || true" % pattern],
-                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                       text=True, timeout=60)
-    return r.stdout.splitlines()
-
-
-def first_time(lines, after=0.0):
-    """The first journal line's monotonic time later than AFTER."""
-    for line in lines:
-        if line.startswith("["):
-            t = float(line[1:line.index("]")])
-            if t > after:
-                return t
-    return None
-
-
-def wait(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if cond():
-                return True
-        except Exception:  # the node may be going down meanwhile
-            pass
-        time.sleep(0.5)
-    say("timed out after %d s waiting for %s" % (timeout, what))
-    return False
-
-
-def settle():
-    """Both nodes up and online, the stack running, the VIP answering."""
-    lab("heal")
-    for name in ("node1", "node2"):
-        if not node_up(name):
-            lab("boot", name)
-    lab("wait-online", "--timeout", "180", check_rc=False)
-    return wait(lambda: len(set(placement().values())) >= 1 and
-                "mailstack" in placement() and
-                subprocess.run([LAB, "wait-vip", "--timeout", "2"],
-                               stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL).returncode == 0 and
-                all(n in online() for n in ("node1", "node2")),
-                240, "the cluster settled")
-
-
-def online():
-    import xml.etree.ElementTree as ET
-    try:
-        root = ET.fromstring(crm_xml())
-    except ET.ParseError:
-        return []
-    return [e.get("name") for e in root.iter("node")
-            if e.get("online") == "true"]
-
-
-def active_node():
-    """The node running the stack (waiting out a moment without a DC)."""
-    found = {}
-    wait(lambda: found.update(placement()) or "mailstack" in found, 60,
-         "the stack's node")
-    if "mailstack" not in found:
-        raise RuntimeError("no node runs the stack")
-    return found["mailstack"]
-
-
-def other(name):
-    return "node1" if name == "node2" else "node2"
-
-
-def test_crash():
-    active = active_node()
-    survivor = other(active)
-    out = lab("crash", active)
-    crash_t = float(out.split()[0])
-    r = subprocess.run([LAB, "wait-vip", "--timeout", "120"],
-                       stdout=subprocess.PIPE, text=True)
-    check(r.returncode == 0, "crash %s: the VIP answers again" % active)
-    if r.returncode == 0:
-        say("crash to VIP answering: %.1f s" %
-            (float(r.stdout.split()[0]) - crash_t))
-    where = placement()
-    check(where.get("fs-mail") == survivor and
-          where.get("mailstack") == survivor,
-          "crash: storage and stack on the survivor %s (%s)" %
-          (survivor, where))
-    check(mounted(survivor), "crash: %s mounted the storage" % survivor)
-    fenced = journal(survivor, "Operation .reboot. targeting %s by .*OK" %
-                     active)
-    check(bool(fenced), "crash: %s fenced %s before taking over" %
-          (survivor, active))
-    mount = first_time(journal(survivor, r"Filesystem\(fs-mail\).*Running "
-                                         "start"), crash_t)
-    fence = first_time(fenced, crash_t)
-    check(fence is not None and mount is not None and fence < mount,
-          "crash: fencing (%s) before the mount (%s)" % (fence, mount))
-
-
-def test_partition():
-    active = active_node()
-    lab("partition")
-    both, none_after = 0, 0
-    deadline = time.monotonic() + 45
-    samples = 0
-    while time.monotonic() < deadline:
-        holders = [n for n in ("node1", "node2")
-                   if node_up(n) and mounted(n)]
-        samples += 1
-        if len(holders) > 1:
-            both += 1
-        time.sleep(0.5)
-    holders = [n for n in ("node1", "node2") if node_up(n) and mounted(n)]
-    check(both == 0, "partition: never both nodes holding the storage "
-                     "(%d samples)" % samples)
-    check(holders == [active], "partition: the active node %s still holds "
-                               "it (holders %s)" % (active, holders))
+def test_partition(state, events):
+    row = rehearse.run_scenario("partition", state, events, 4,
+                                notices=False)
+    common(row)
+    check(len(row["holders_end"]) == 1,
+          "partition: exactly one node holds the shared disk (%s)" %
+          row["holders_end"])
     refused = []
-    for n in ("node1", "node2"):
-        if node_up(n):
-            refused += journal(n, "MMP|already mounted|Couldn't mount")
+    for n in lab.load_state()["nodes"]:
+        if lab.node_init(n):
+            refused += rehearse.journal_since(
+                lab.load_state(), n["name"], row["fault_t"],
+                "MMP|already mounted|Couldn't mount")
     check(not refused, "partition: the MMP tripwire never fired %s" %
           refused[:3])
+    return row
 
 
-def test_long_freeze():
-    active = active_node()
-    survivor = other(active)
-    out = lab("freeze", active)
-    freeze_t = float(out.split()[0])
-    ok = wait(lambda: mounted(survivor), 120, "the survivor's mount")
-    check(ok, "long freeze: %s mounted the storage" % survivor)
-    log = open("/run/ehabus-lab/%s/watchdog.log" % active).read()
-    fired = [float(l.split()[0]) for l in log.splitlines() if "FIRED" in l]
-    fired = [t for t in fired if t > freeze_t]
-    check(bool(fired), "long freeze: the watchdog powered %s off" % active)
-    mount = first_time(journal(survivor, r"Filesystem\(fs-mail\).*Running "
-                                         "start"), freeze_t)
-    check(bool(fired) and mount is not None and fired[0] < mount,
-          "long freeze: powered off (%s) before the other mounts (%s)" %
-          (fired[0] if fired else None, mount))
-    check(not node_up(active), "long freeze: %s is down" % active)
-    answered = subprocess.run([LAB, "wait-vip", "--timeout", "90"],
-                              stdout=subprocess.DEVNULL).returncode == 0
-    if not check(answered, "long freeze: the VIP answers"):
-        print(lab("exec", survivor, "--", "crm_mon", "-1", "-r",
-                  check_rc=False), flush=True)
-
-
-def test_short_freeze():
-    active = active_node()
-    fenced_before = len(journal(other(active), "Operation .reboot."))
-    lab("freeze", active, "--for", "1.5")
+def test_short_freeze(state, events):
+    state = rehearse.settle(state)
+    active = rehearse.stack_node(state)
+    wall = time.time()
+    lab.cmd_fault("freeze", [active, "--for", "1.5"])
     time.sleep(20)
-    after = placement()
-    check(after.get("mailstack") == active and
-          after.get("fs-mail") == active,
-          "short freeze: nothing moved (%s)" % after)
-    check(node_up(active), "short freeze: %s still up" % active)
-    check(len(journal(other(active), "Operation .reboot.")) ==
-          fenced_before, "short freeze: nobody fenced")
-
-
-def test_network_storage_hang():
-    """The network share hangs on the active node only: ehabus's storage
-    sensor sees it, the failover healer turns the node's health red, and
-    Pacemaker moves the stack to the node whose share still works."""
-    active = active_node()
-    out = lab("storage-hang", "archive", active)
-    hang_t = float(out.split()[0])
-    moved = wait(lambda: placement().get("mailstack") == other(active), 180,
-                 "the stack on the other node")
-    check(moved, "storage hang: the stack moved from %s" % active)
-    r = subprocess.run([LAB, "wait-vip", "--timeout", "60"],
-                       stdout=subprocess.PIPE, text=True)
-    check(r.returncode == 0, "storage hang: the VIP answers")
-    if r.returncode == 0:
-        say("network storage hung to VIP answering on the other node: "
-            "%.1f s" % (float(r.stdout.split()[0]) - hang_t))
-    check(node_up(active), "storage hang: %s was not fenced (a move "
-                           "sufficed)" % active)
+    after = rehearse.stack_node(state)
+    check(after == active, "short freeze: nothing moved (%s -> %s)" %
+          (active, after))
+    check(lab.node_init(lab.node(state, active)) is not None,
+          "short freeze: %s still up" % active)
+    fenced = rehearse.fenced_since(state, wall)
+    check(not fenced, "short freeze: nobody fenced %s" % fenced)
 
 
 def main():
@@ -291,28 +179,41 @@ def main():
         print("lab tests need root; skipped")
         return 77
     start = time.monotonic()
+    rows = []
+    events = None
     try:
-        out = lab("up", timeout=400)
-        say(out.strip().splitlines()[-1])
+        lab.cmd_up([])
         say("lab up took %.0f s" % (time.monotonic() - start))
-        for test in (test_network_storage_hang, test_crash,
-                     test_partition, test_long_freeze, test_short_freeze):
-            if not settle():
-                check(False, "cluster settled before %s" % test.__name__)
-                break
+        state = lab.load_state()
+        events = rehearse.Events(state)
+        for test in (test_storage_hang, test_mariadb_kill, test_crash,
+                     test_partition, test_short_freeze):
             say("--- " + test.__name__)
-            test()
-    except Exception as e:  # report and still tear down
-        check(False, "exception: %s" % e)
+            t0 = time.monotonic()
+            try:
+                row = test(lab.load_state(), events)
+                if row:
+                    rows.append(row)
+            except SystemExit as e:  # the lab gave up on something
+                check(False, "%s: %s" % (test.__name__, e))
+            say("%s took %.0f s" % (test.__name__, time.monotonic() - t0))
+    except (SystemExit, Exception) as e:  # report and still tear down
+        check(False, "exception: %r" % e)
     finally:
-        r = subprocess.run([LAB, "down"], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=120)
-        import importlib.machinery
-        labmod = importlib.machinery.SourceFileLoader("labmod",
-                                                      LAB).load_module()
-        left = labmod.leftovers()
-        check(r.returncode == 0 and not left,
-              "lab down leaves nothing behind %s" % left)
+        if events:
+            events.close()
+        if rows:
+            print(rehearse.table(rows), flush=True)
+            out = os.environ.get("EHABUS_LAB_RESULTS")
+            if out:
+                with open(out, "w") as f:
+                    json.dump(rows, f, indent=1)
+        try:
+            lab.cmd_down([])
+        except SystemExit as e:
+            check(False, "lab down: %s" % e)
+        left = lab.leftovers()
+        check(not left, "lab down leaves nothing behind %s" % left)
     say("%d failure(s) in %.0f s" % (len(failures), time.monotonic() - start))
     return 1 if failures else 0
 
