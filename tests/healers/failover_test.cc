@@ -21,6 +21,24 @@ using namespace std::chrono_literals;
 namespace et = ehabus::testing;
 using Clock = std::chrono::steady_clock;
 
+// The next event on TOPIC within TIMEOUT (every event received is added to
+// SEEN when given); a failure with the healer's log otherwise.
+std::optional<Event> WaitFor(Subscriber& sub, const std::string& topic,
+                             std::chrono::milliseconds timeout,
+                             const std::string& log,
+                             std::vector<Event>* seen = nullptr) {
+  auto until = Clock::now() + timeout;
+  while (Clock::now() < until) {
+    auto d = sub.Receive(100ms);
+    if (!d) continue;
+    if (seen) seen->push_back(d->event);
+    if (d->event.topic == topic) return d->event;
+  }
+  ADD_FAILURE() << "no " << topic << "; failover log:\n"
+                << et::Run({"cat", log}).output;
+  return std::nullopt;
+}
+
 TEST(FailoverHealerTest, StorageLostRedThenGreenHeartbeatAloneNothing) {
   if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0)
     GTEST_SKIP() << "needs root and /dev/fuse";
@@ -57,17 +75,9 @@ TEST(FailoverHealerTest, StorageLostRedThenGreenHeartbeatAloneNothing) {
   auto storage = spawn(EHABUS_SENSOR_STORAGE, "storage.log");
   auto healer = spawn(EHABUS_HEALER_FAILOVER, "failover.log");
   ASSERT_TRUE(storage && healer);
-  auto wait_for =
-      [&](const std::string& topic,
-          std::chrono::milliseconds timeout) -> std::optional<Event> {
-    auto until = Clock::now() + timeout;
-    while (Clock::now() < until) {
-      auto d = sub.Receive(100ms);
-      if (d && d->event.topic == topic) return d->event;
-    }
-    ADD_FAILURE() << "no " << topic << "; failover log:\n"
-                  << et::Run({"cat", bus.dir() + "/failover.log"}).output;
-    return std::nullopt;
+  auto wait_for = [&](const std::string& topic,
+                      std::chrono::milliseconds timeout) {
+    return WaitFor(sub, topic, timeout, bus.dir() + "/failover.log");
   };
   auto recorded = [&] { return et::Run({"cat", record}).output; };
   // At start: green (a red left from before is cleared).
@@ -170,19 +180,9 @@ TEST(FailoverHealerTest, FullDiskNotifiesCleanupClearsBudgetQuietFirstGreen) {
   auto healer = Subprocess::Spawn(o);
   ASSERT_TRUE(healer);
   std::vector<Event> seen;
-  auto wait_for =
-      [&](const std::string& topic,
-          std::chrono::milliseconds timeout) -> std::optional<Event> {
-    auto until = Clock::now() + timeout;
-    while (Clock::now() < until) {
-      auto d = sub.Receive(100ms);
-      if (!d) continue;
-      seen.push_back(d->event);
-      if (d->event.topic == topic) return d->event;
-    }
-    ADD_FAILURE() << "no " << topic << "; failover log:\n"
-                  << et::Run({"cat", bus.dir() + "/failover.log"}).output;
-    return std::nullopt;
+  auto wait_for = [&](const std::string& topic,
+                      std::chrono::milliseconds timeout) {
+    return WaitFor(sub, topic, timeout, bus.dir() + "/failover.log", &seen);
   };
   auto recorded = [&] { return et::Run({"cat", record}).output; };
   auto publish = [&](std::vector<std::string> args) {

@@ -57,31 +57,33 @@ def main(lab, args):
           "ehabus's bus, sensors, healers and mail notifier.", flush=True)
     events = rehearse.Events(state)
     rows = []
+
+    def scene(number, title, scenario, on, flags, said):
+        """A scenario while `ehabus tail FLAGS` runs on node ON."""
+        banner("%d/5 %s" % (number, title))
+        tail = Tail(on, *flags)
+        time.sleep(1)
+        rows.append(rehearse.run_scenario(scenario, L.load_state(), events,
+                                          number))
+        lines = tail.stop()
+        print("\n$ ehabus tail %s    (on %s, %s)" % (" ".join(flags), on,
+                                                   said))
+        show([l for l in lines if "GAP" not in l])
+
     try:
         active = rehearse.stack_node(state)
-        banner("2/5 Mail flowing; mariadb killed on %s while `ehabus tail "
-               "--severity notice` runs there" % active)
-        tail = Tail(active, "--severity", "notice")
-        time.sleep(1)
-        rows.append(rehearse.run_scenario("mariadb-kill", state, events, 1))
-        lines = tail.stop()
-        print("\n$ ehabus tail --severity notice    (on %s, from the kill "
-              "until the healing was over)" % active)
-        show([l for l in lines if "GAP" not in l])
+        scene(2, "Mail flowing; mariadb killed on %s while `ehabus tail` "
+              "runs there" % active, "mariadb-kill", active,
+              ["--severity", "notice"], "from the kill until the healing was "
+              "over and its mail sent")
         state = L.load_state()
         active = rehearse.stack_node(state)
-        banner("3/5 The active node %s crashed (power loss) under mail load"
-               % active)
         survivor = next(n["name"] for n in state["nodes"]
                         if n["name"] != active)
-        tail = Tail(survivor, "--topic", "cluster.", "--topic", "failover",
-                    "--topic", "storage.mail", "--topic", "service.postfix")
-        time.sleep(1)
-        rows.append(rehearse.run_scenario("node-crash", state, events, 2))
-        lines = tail.stop()
-        print("\n$ ehabus tail --topic cluster. --topic failover ...    (on "
-              "%s, the survivor)" % survivor)
-        show([l for l in lines if "GAP" not in l])
+        scene(3, "The active node %s crashed (power loss) under mail load"
+              % active, "node-crash", survivor,
+              ["--topic", "cluster.", "--topic", "failover", "--topic",
+               "storage.mail", "--topic", "service.postfix"], "the survivor")
     finally:
         events.close()
     banner("4/5 The report")
