@@ -85,6 +85,31 @@ void IncidentTracker::Track(Incident& incident, const Event& event) {
     act(event.message);
   } else if (t == "failover.cleared") {
     incident.problems.erase("failover");
+  } else if (t.starts_with("cluster.node.") && t.ends_with(".lost")) {
+    // A peer gone is a problem until it is a member again: no second node.
+    std::string peer = t.substr(0, t.size() - 5);
+    incident.problems.insert(peer);
+    incident.subjects.insert(peer);
+    act(event.message);
+  } else if (t.starts_with("cluster.node.") && t.ends_with(".member")) {
+    incident.problems.erase(t.substr(0, t.size() - 7));
+    act(event.message);
+  } else if (t.starts_with("cluster.fencing.")) {
+    std::string target = t.substr(0, t.rfind('.'));
+    incident.subjects.insert(target);
+    incident.fenced = true;
+    if (t.ends_with(".failed"))
+      incident.problems.insert(target);  // nothing moves until it succeeds
+    else
+      incident.problems.erase(target);
+    act(event.message);
+  } else if (t.starts_with("cluster.resource.") && t.ends_with(".start.ok")) {
+    std::string where = event.data.is_object()
+                            ? event.data.value("node", std::string())
+                            : std::string();
+    if (!where.empty() && where == (node_.empty() ? event.node : node_))
+      incident.moved_here = true;
+    act(event.message);
   } else if (t.starts_with("failover.") || t.starts_with("cluster.")) {
     act(event.message);
   }
@@ -139,11 +164,12 @@ nlohmann::json IncidentTracker::Render(const Incident& incident,
                         {"subject", e.subject},
                         {"severity", ToString(e.severity)},
                         {"message", e.message}});
-  std::string status = incident.problems.empty()
-                           ? (incident.failed_over ? "failed over"
-                              : incident.healed    ? "healed"
-                                                   : "recovered")
-                           : (incident.escalated ? "escalated" : "ongoing");
+  std::string status =
+      incident.problems.empty()
+          ? (incident.failed_over || incident.moved_here ? "failed over"
+             : incident.healed                           ? "healed"
+                                                         : "recovered")
+          : (incident.escalated ? "escalated" : "ongoing");
   std::vector<std::string> what(incident.subjects.begin(),
                                 incident.subjects.end());
   if (what.empty() && !incident.timeline.empty())
@@ -160,6 +186,8 @@ nlohmann::json IncidentTracker::Render(const Incident& incident,
                                                    incident.problems.end())},
           {"actions", incident.actions},
           {"failed_over", incident.failed_over},
+          {"moved_here", incident.moved_here},
+          {"fenced", incident.fenced},
           {"healed", incident.healed},
           {"escalated", incident.escalated},
           {"vip", vip_},
@@ -196,7 +224,8 @@ std::vector<Notice> IncidentTracker::Due(Clock::time_point now) {
       }
     }
   }
-  if (incident.suppressed && (incident.escalated || incident.failed_over)) {
+  if (incident.suppressed && (incident.escalated || incident.failed_over ||
+                              incident.fenced || incident.moved_here)) {
     // A repeat is counted, not mailed, while it is the same small story; one
     // that escalated or failed over is told after all.
     incident.suppressed = false;
@@ -247,6 +276,8 @@ nlohmann::json IncidentTracker::Save() const {
                          {"problems", i.problems},
                          {"subjects", i.subjects},
                          {"failed_over", i.failed_over},
+                         {"fenced", i.fenced},
+                         {"moved_here", i.moved_here},
                          {"healed", i.healed},
                          {"escalated", i.escalated},
                          {"sent_opened", i.sent_opened},
@@ -288,6 +319,8 @@ void IncidentTracker::Load(const nlohmann::json& saved, Clock::time_point now) {
     for (const auto& p : s.at("subjects"))
       i.subjects.insert(p.get<std::string>());
     i.failed_over = s.value("failed_over", false);
+    i.fenced = s.value("fenced", false);
+    i.moved_here = s.value("moved_here", false);
     i.healed = s.value("healed", false);
     i.escalated = s.value("escalated", false);
     i.sent_opened = s.value("sent_opened", false);

@@ -66,6 +66,9 @@ class IncidentTracker {
     std::set<std::string> problems;  // what is still wrong
     std::set<std::string> subjects;  // what went wrong at all
     bool failed_over = false, healed = false, escalated = false;
+    // Pacemaker's own story, from its alerts: a peer lost or fenced, the
+    // stack started on this node. Never a repeat to keep quiet about.
+    bool fenced = false, moved_here = false;
     bool sent_opened = false, suppressed = false;
     // The first notice already said all was well, and nothing came since:
     // the follow-up would repeat it, word for word.

@@ -44,6 +44,7 @@ struct Words {
   const char* escalated;
   const char* moved;
   const char* not_moved;
+  const char* moved_here;
   const char* suppressed;
   const char* more;
   const char* none;
@@ -58,6 +59,8 @@ const Words& WordsFor(const std::string& language) {
                            "Failover requested: the cluster moves the mail "
                            "service to the other node.",
                            "No failover: the mail service stayed on this node.",
+                           "Failover: Pacemaker moved the mail service to "
+                           "this node.",
                            " similar incidents were not mailed since the last "
                            "message.",
                            " more events not listed.",
@@ -69,6 +72,7 @@ const Words& WordsFor(const std::string& language) {
                            "已升级处理",
                            "已请求切换：集群将邮件服务迁移到另一台节点。",
                            "未切换：邮件服务仍在本节点运行。",
+                           "已切换：Pacemaker 已将邮件服务迁移到本节点。",
                            " 次相同事件自上封邮件后未再发送。",
                            " 条事件未列出。",
                            "无"};
@@ -139,9 +143,10 @@ MailText Render(const Template& tmpl, const nlohmann::json& incident,
     text = Replace(text, "what", OneLine(what));
     text = Replace(text, "actions", actions);
     text = Replace(text, "timeline", timeline);
-    text =
-        Replace(text, "failover",
-                incident.value("failed_over", false) ? w.moved : w.not_moved);
+    text = Replace(text, "failover",
+                   incident.value("failed_over", false)  ? w.moved
+                   : incident.value("moved_here", false) ? w.moved_here
+                                                         : w.not_moved);
     text = Replace(text, "where", OneLine(where.empty() ? w.none : where));
     text =
         Replace(text, "still_wrong", OneLine(still.empty() ? w.none : still));

@@ -192,6 +192,108 @@ TEST(IncidentTest, RepeatsAreCountedNotSentAndMaintenanceIsSilent) {
   EXPECT_TRUE(m.open());
 }
 
+// The survivor's story when the active node crashes, as seen in the lab:
+// the heartbeat sensors' events (the same subjects as a blip at boot an
+// hour earlier, which was mailed), then Pacemaker's alerts: the peer lost,
+// fenced, the stack started here. Never kept quiet as a repeat.
+TEST(IncidentTest, PeerLostFencedAndTheStackHereIsToldEvenAfterABlip) {
+  IncidentTracker t(Fast(), "node1");
+  auto t0 = Clock::now();
+  auto heartbeat = [&](Clock::time_point at, bool up) {
+    for (const char* what : {"corosync", "links"})
+      t.OnEvent(Ev(std::string("heartbeat.") + what + (up ? ".up" : ".down"),
+                   up ? Severity::kNotice : Severity::kWarning, what,
+                   up ? "up" : "lost"),
+                at);
+  };
+  heartbeat(t0, false);  // at boot, before corosync answers
+  heartbeat(t0 + 3s, true);
+  ASSERT_EQ(t.Due(t0 + 10s).size(), 1u) << "the boot blip, told once";
+  EXPECT_TRUE(t.Due(t0 + 40s).empty());
+  EXPECT_FALSE(t.open());
+
+  auto crash = t0 + 100s;
+  heartbeat(crash, false);
+  // As the alert agent puts them: the subject, and where it happened.
+  auto alert = [&](const std::string& topic, Severity severity,
+                   const std::string& subject, const std::string& where,
+                   const std::string& message) {
+    Event e = Ev(topic, severity, subject, message);
+    e.node = "node1";
+    e.data = {{"node", where}};
+    return e;
+  };
+  t.OnEvent(alert("cluster.node.node2.lost", Severity::kError, "node2", "node2",
+                  "node node2 left the cluster (lost)"),
+            crash + 6s);
+  auto first = t.Due(crash + 10s);
+  ASSERT_EQ(first.size(), 1u) << "not a repeat of the blip: a peer is lost";
+  EXPECT_EQ(first[0].incident["status"], "ongoing");
+  EXPECT_EQ(first[0].incident["still_wrong"],
+            nlohmann::json({"cluster.node.node2", "heartbeat.corosync",
+                            "heartbeat.links"}));
+  t.OnEvent(alert("cluster.fencing.node2.ok", Severity::kWarning, "node2",
+                  "node2", "node node2 fenced (reboot): OK"),
+            crash + 20s);
+  t.OnEvent(alert("cluster.resource.fs-mail.start.ok", Severity::kNotice,
+                  "fs-mail", "node1", "fs-mail start on node1: ok"),
+            crash + 21s);
+  t.OnEvent(alert("cluster.resource.mailstack.start.ok", Severity::kNotice,
+                  "mailstack", "node1", "mailstack start on node1: ok"),
+            crash + 24s);
+  EXPECT_TRUE(t.Due(crash + 60s).empty()) << "node2 is not back";
+  t.OnEvent(alert("cluster.node.node2.member", Severity::kNotice, "node2",
+                  "node2", "node node2 joined the cluster"),
+            crash + 70s);
+  heartbeat(crash + 71s, true);
+  auto end = t.Due(crash + 101s);
+  ASSERT_EQ(end.size(), 1u);
+  const auto& i = end[0].incident;
+  EXPECT_EQ(end[0].phase, "resolved");
+  EXPECT_EQ(i["status"], "failed over");
+  EXPECT_TRUE(i["fenced"].get<bool>());
+  EXPECT_TRUE(i["moved_here"].get<bool>());
+  EXPECT_FALSE(i["failed_over"].get<bool>()) << "ehabus asked for nothing";
+  EXPECT_EQ(i["what"],
+            nlohmann::json({"cluster.fencing.node2", "cluster.node.node2",
+                            "heartbeat.corosync", "heartbeat.links"}));
+  auto tmpl =
+      LoadTemplate(std::string(EHABUS_SOURCE_DIR) + "/etc/notify/en.txt");
+  ASSERT_TRUE(tmpl) << tmpl.error().message;
+  auto text = Render(*tmpl, i, "ACME", "en");
+  EXPECT_NE(text.body.find("Pacemaker moved the mail service to this node"),
+            std::string::npos)
+      << text.body;
+  EXPECT_NE(text.body.find("node node2 fenced (reboot): OK"),
+            std::string::npos);
+
+  // A resource started on the other node is not a move to this one.
+  IncidentTracker u(Fast(), "node1");
+  u.OnEvent(
+      alert("cluster.node.node2.lost", Severity::kError, "node2", "node2", "l"),
+      t0);
+  u.OnEvent(alert("cluster.resource.mailstack.start.ok", Severity::kNotice,
+                  "mailstack", "node2", "mailstack start on node2: ok"),
+            t0 + 1s);
+  auto other = u.Due(t0 + 10s);
+  ASSERT_EQ(other.size(), 1u);
+  EXPECT_FALSE(other[0].incident["moved_here"].get<bool>());
+  // And a failed fencing stays wrong until one succeeds.
+  u.OnEvent(alert("cluster.fencing.node2.failed", Severity::kCritical, "node2",
+                  "node2", "fencing of node2 (reboot) FAILED"),
+            t0 + 12s);
+  u.OnEvent(alert("cluster.node.node2.member", Severity::kNotice, "node2",
+                  "node2", "joined"),
+            t0 + 13s);
+  EXPECT_TRUE(u.Due(t0 + 60s).empty());
+  EXPECT_TRUE(u.open());
+  u.OnEvent(alert("cluster.fencing.node2.ok", Severity::kWarning, "node2",
+                  "node2", "fenced"),
+            t0 + 61s);
+  ASSERT_EQ(u.Due(t0 + 92s).size(), 1u);
+  EXPECT_FALSE(u.open());
+}
+
 TEST(IncidentTest, SurvivesARestart) {
   IncidentTracker t(Fast(), "node1");
   auto t0 = Clock::now();
