@@ -75,6 +75,7 @@ Result<std::unique_ptr<Broker>> Broker::Create(zmq::context_t& context,
                      {{"pid", broker->own_source_.pid},
                       {"pub_endpoint", broker->options_.endpoints.pub},
                       {"sub_endpoint", broker->options_.endpoints.sub},
+                      {"alert_endpoint", broker->options_.endpoints.alert},
                       {"remote", broker->options_.remote.has_value()}});
   return broker;
 }
@@ -121,6 +122,21 @@ Result<void> Broker::Bind() {
   // it and keeps state, whatever the subscribers currently want.
   xsub_.send(zmq::buffer("\x01", 1), zmq::send_flags::dontwait);
 
+  if (!ep.alert.empty()) {
+    if (!ep.alert.starts_with("ipc:///"))
+      return Fail("[bus] alert_endpoint: expected ipc:///PATH, got " +
+                  Quote(ep.alert));
+    alert_xsub_.emplace(context_, zmq::socket_type::xsub);
+    alert_xsub_->set(zmq::sockopt::linger, 0);
+    alert_xsub_->set(zmq::sockopt::rcvhwm, options_.publisher_hwm);
+    alert_xsub_->set(zmq::sockopt::maxmsgsize, kMaxWireBytes);
+    if (auto r = bind(*alert_xsub_, ep.alert); !r) return r;
+    if (auto r = SecureIpc(ep.alert, options_.pub_mode, options_.alert_group);
+        !r)
+      return r;
+    alert_xsub_->send(zmq::buffer("\x01", 1), zmq::send_flags::dontwait);
+  }
+
   if (options_.remote) {
     const auto& remote = *options_.remote;
     zap_.emplace(context_, zmq::socket_type::rep);
@@ -157,6 +173,8 @@ void Broker::Run(const std::atomic<bool>& stop,
     items.push_back({remote_router_->handle(), 0, ZMQ_POLLIN, 0});
     items.push_back({zap_->handle(), 0, ZMQ_POLLIN, 0});
   }
+  std::size_t alert_item = items.size();
+  if (alert_xsub_) items.push_back({alert_xsub_->handle(), 0, ZMQ_POLLIN, 0});
   while (!stop.load()) {
     try {
       zmq::poll(items, std::chrono::milliseconds(100));
@@ -164,7 +182,7 @@ void Broker::Run(const std::atomic<bool>& stop,
       if (e.num() != EINTR) throw;
       continue;  // a signal: look at `stop` again
     }
-    if (items[0].revents & ZMQ_POLLIN) OnPublisherMessages();
+    if (items[0].revents & ZMQ_POLLIN) OnPublisherMessages(xsub_, "");
     if (items[1].revents & ZMQ_POLLIN) OnSubscriptions(xpub_);
     if (items[2].revents & ZMQ_POLLIN) OnSnapshotRequest(router_);
     if (options_.remote) {
@@ -172,27 +190,29 @@ void Broker::Run(const std::atomic<bool>& stop,
       if (items[4].revents & ZMQ_POLLIN) OnSnapshotRequest(*remote_router_);
       if (items[5].revents & ZMQ_POLLIN) OnZapRequest();
     }
+    if (alert_xsub_ && (items[alert_item].revents & ZMQ_POLLIN))
+      OnPublisherMessages(*alert_xsub_, kAlertTopicPrefix);
     FlushRejectReport(false);
     tick();
   }
 }
 
-void Broker::OnPublisherMessages() {
+void Broker::OnPublisherMessages(zmq::socket_t& xsub, std::string_view only) {
   for (int i = 0; i < kBatch; ++i) {
     zmq::message_t topic;
-    if (!xsub_.recv(topic, zmq::recv_flags::dontwait)) return;
+    if (!xsub.recv(topic, zmq::recv_flags::dontwait)) return;
     ++stats_.received;
     if (!topic.more()) {
       Reject("message of 1 frame (expected topic and body)");
       continue;
     }
     zmq::message_t body;
-    (void)xsub_.recv(body);  // the rest of a multipart message is already here
+    (void)xsub.recv(body);  // the rest of a multipart message is already here
     if (body.more()) {
       std::size_t frames = 2;
       zmq::message_t extra;
       do {
-        (void)xsub_.recv(extra);
+        (void)xsub.recv(extra);
         ++frames;
       } while (extra.more());
       Reject("topic " + Quote(topic.to_string_view()) + ": message of " +
@@ -202,6 +222,11 @@ void Broker::OnPublisherMessages() {
     auto event = Validate(topic.to_string_view(), body.to_string_view());
     if (!event) {
       Reject(std::move(event.error().message));
+      continue;
+    }
+    if (!event->topic.starts_with(only)) {
+      Reject("topic " + Quote(event->topic) + " on the alert socket: only " +
+             std::string(only) + "* is accepted there");
       continue;
     }
     Track(*event, body.to_string_view());

@@ -44,7 +44,8 @@ struct BrokerRemote {
 struct BrokerOptions {
   BusEndpoints endpoints;
   std::string node;
-  std::string group;  // owner group of ipc sockets; empty: leave as is
+  std::string group;        // owner group of ipc sockets; empty: leave as is
+  std::string alert_group;  // owner group of the alert socket
   unsigned pub_mode = 0660;
   unsigned sub_mode = 0666;
   int publisher_hwm = 100000;
@@ -90,7 +91,8 @@ class Broker {
 
   Broker(zmq::context_t& context, BrokerOptions options);
   Result<void> Bind();
-  void OnPublisherMessages();
+  // From a publish socket; ONLY: the topic prefix it may publish ("" any).
+  void OnPublisherMessages(zmq::socket_t& xsub, std::string_view only);
   void OnSubscriptions(zmq::socket_t& xpub);
   void OnSnapshotRequest(zmq::socket_t& router);
   void OnZapRequest();
@@ -106,6 +108,7 @@ class Broker {
   BrokerOptions options_;
   zmq::socket_t xsub_, xpub_, router_;
   std::optional<zmq::socket_t> remote_xpub_, remote_router_, zap_;
+  std::optional<zmq::socket_t> alert_xsub_;
   std::map<std::string, StateEntry, std::less<>> state_;
   std::map<std::string, SourceInfo> sources_;
   std::map<std::string, std::uint64_t> own_seq_;

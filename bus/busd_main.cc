@@ -72,6 +72,7 @@ static int Main(int argc, char** argv) {
   options.endpoints = ehabus::EndpointsFrom(*config);
   options.node = ehabus::NodeName(*config);
   options.group = config->String("bus", "group");
+  options.alert_group = config->String("bus", "alert_group");
   options.pub_mode = config->Mode("bus", "pub_mode");
   options.sub_mode = config->Mode("bus", "sub_mode");
   options.publisher_hwm = static_cast<int>(config->Int("bus", "publisher_hwm"));
@@ -99,8 +100,9 @@ static int Main(int argc, char** argv) {
     return 1;
   }
   spdlog::info(
-      "broker up: publishers {} subscribers {} snapshot {}{}",
+      "broker up: publishers {} subscribers {} snapshot {} alerts {}{}",
       options.endpoints.pub, options.endpoints.sub, options.endpoints.snapshot,
+      options.endpoints.alert.empty() ? "none" : options.endpoints.alert,
       options.remote ? ", remote " + options.remote->sub_endpoint : "");
   ehabus::NotifyReady("forwarding");
   ehabus::Watchdog watchdog;

@@ -87,6 +87,14 @@ const Schema& FullSchema() {
             "Ignored when the group does not exist."},
            {"pub_mode", ValueType::kMode, "0660",
             "Mode of the publish socket: only owner and group publish."},
+           {"alert_endpoint", ValueType::kString, "",
+            "Where Pacemaker's alert agent publishes (ipc:///PATH; empty: "
+            "alert.sock beside pub_endpoint). Only cluster.* topics are "
+            "accepted there."},
+           {"alert_group", ValueType::kString, "haclient",
+            "Group that may publish on alert_endpoint (mode pub_mode): "
+            "Pacemaker runs alert agents as hacluster with this group only. "
+            "Ignored when the group does not exist."},
            {"sub_mode", ValueType::kMode, "0666",
             "Mode of the subscribe and snapshot sockets: anyone local may "
             "read."},

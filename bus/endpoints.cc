@@ -5,9 +5,16 @@
 namespace ehabus {
 
 BusEndpoints EndpointsFrom(const Config& config) {
-  return {config.String("bus", "pub_endpoint"),
-          config.String("bus", "sub_endpoint"),
-          config.String("bus", "snapshot_endpoint")};
+  BusEndpoints ep{config.String("bus", "pub_endpoint"),
+                  config.String("bus", "sub_endpoint"),
+                  config.String("bus", "snapshot_endpoint"),
+                  config.String("bus", "alert_endpoint")};
+  // By default beside the publish socket, in the same directory.
+  if (ep.alert.empty() && ep.pub.starts_with("ipc://")) {
+    auto slash = ep.pub.rfind('/');
+    ep.alert = ep.pub.substr(0, slash + 1) + "alert.sock";
+  }
+  return ep;
 }
 
 std::string NodeName(const Config& config) {

@@ -13,7 +13,14 @@ struct BusEndpoints {
   std::string pub;       // publishers connect here (broker: XSUB)
   std::string sub;       // subscribers connect here (broker: XPUB)
   std::string snapshot;  // DEALER -> ROUTER requests
+  // Pacemaker's alert agent publishes here (broker: a second XSUB taking
+  // cluster.* only): Pacemaker runs alerts as hacluster with the haclient
+  // group and no supplementary groups, so it cannot use `pub`. Empty: none.
+  std::string alert;
 };
+
+// Topics the alert endpoint accepts.
+inline constexpr std::string_view kAlertTopicPrefix = "cluster.";
 
 BusEndpoints EndpointsFrom(const Config& config);
 

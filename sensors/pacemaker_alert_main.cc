@@ -156,6 +156,15 @@ std::optional<Alert> FromEnvironment(std::string* problem) {
   return a;
 }
 
+// Pacemaker runs alert agents as hacluster, group haclient, without
+// supplementary groups: the publish socket (group ehabus) is closed to it,
+// the broker's alert socket (group haclient, cluster.* only) is not. Run by
+// hand as root, either works.
+std::string AlertEndpoint(const ehabus::Config& config) {
+  auto ep = ehabus::EndpointsFrom(config);
+  return ep.alert.empty() ? ep.pub : ep.alert;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -179,7 +188,7 @@ int main(int argc, char** argv) {
   try {
     zmq::context_t context(1);
     ehabus::Publisher publisher(
-        context, {ehabus::EndpointsFrom(*config).pub, ehabus::NodeName(*config),
+        context, {AlertEndpoint(*config), ehabus::NodeName(*config),
                   "pacemaker-alert", 100});
     if (!publisher.WaitAttached(2s)) {
       std::fprintf(stderr,

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "bus/publisher.h"
 #include "bus/subscriber.h"
 #include "tests/testing/bus_fixture.h"
 #include "tests/testing/stack.h"
@@ -303,6 +304,66 @@ TEST_F(PacemakerAlert, NoBrokerNeverBlocksPacemaker) {
   EXPECT_NE(r.output.find("no broker; dropped cluster.node.mail1.member"),
             std::string::npos)
       << r.output;
+}
+
+// Pacemaker runs alert agents as hacluster with the haclient group and no
+// supplementary groups (services_linux.c: setgid, setgroups(0, NULL),
+// setuid). Here the same with setpriv as nobody:nogroup: the publish socket
+// (owner and group only) refuses it, the alert socket of its group takes it.
+TEST(PacemakerAlertAsPacemakerRunsIt, ThroughTheAlertSocketOnly) {
+  if (geteuid() != 0) GTEST_SKIP() << "changes user";
+  et::BusFixture bus("alert_group = nogroup\n");
+  std::filesystem::permissions(
+      bus.dir(),
+      std::filesystem::perms::group_exec | std::filesystem::perms::others_exec,
+      std::filesystem::perm_options::add);
+  bus.StartBroker();
+  ehabus::SubscriberOptions o;
+  o.sub_endpoint = bus.sub();
+  o.prefixes = {"cluster."};
+  ehabus::Subscriber sub(bus.context(), o);
+  ASSERT_TRUE(et::WaitUntil(
+      [&] { return bus.Status()->value("subscriptions", 0) >= 1; }, 10s));
+  auto as_pacemaker = [&](const std::string& config) {
+    return et::Run(
+        {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--",
+         "env", "CRM_alert_kind=node", "CRM_alert_node=mail2",
+         "CRM_alert_desc=lost", EHABUS_PACEMAKER_ALERT, "--config", config},
+        20s);
+  };
+  auto r = as_pacemaker(bus.config_path());
+  EXPECT_EQ(r.exit_code(), 0) << r.output;
+  EXPECT_EQ(r.output, "");
+  auto d = sub.Receive(5s);
+  ASSERT_TRUE(d) << r.output << bus.Log();
+  EXPECT_EQ(d->event.topic, "cluster.node.mail2.lost");
+
+  // Pointed at the publish socket, as before the alert socket: refused.
+  std::string old = bus.dir() + "/pub-only.ini";
+  {
+    std::ifstream in(bus.config_path());
+    std::stringstream text;
+    text << in.rdbuf() << "alert_endpoint = " << bus.pub() << "\n";
+    std::ofstream(old) << text.str();
+  }
+  auto refused = as_pacemaker(old);
+  EXPECT_EQ(refused.exit_code(), 0) << "never fails Pacemaker";
+  EXPECT_NE(refused.output.find("no broker; dropped cluster.node.mail2.lost"),
+            std::string::npos)
+      << refused.output;
+
+  // The alert socket carries cluster events and nothing else.
+  ehabus::Publisher intruder(
+      bus.context(), {"ipc://" + bus.dir() + "/alert.sock", "x", "intruder"});
+  ASSERT_TRUE(intruder.WaitAttached(5s));
+  intruder.Publish("service.postfix.down", ehabus::Severity::kError, "postfix",
+                   "forged");
+  ASSERT_TRUE(et::WaitUntil(
+      [&] { return bus.Status()->value("rejected", 0) >= 1; }, 10s));
+  EXPECT_EQ(bus.Status()->value("last_reject", ""),
+            "topic \"service.postfix.down\" on the alert socket: only "
+            "cluster.* is accepted there");
+  EXPECT_FALSE(sub.Receive(500ms)) << "nothing else came through";
 }
 
 }  // namespace
