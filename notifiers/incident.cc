@@ -22,7 +22,17 @@ bool HasPrefix(const std::vector<std::string>& prefixes,
       [&](const std::string& p) { return topic.starts_with(p); });
 }
 
+constexpr unsigned kMilestoneEscalated = 1, kMilestoneFailover = 2,
+                   kMilestoneFenced = 4, kMilestoneMovedHere = 8;
+
 }  // namespace
+
+unsigned IncidentTracker::Milestones(const Incident& incident) {
+  return (incident.escalated ? kMilestoneEscalated : 0) |
+         (incident.failed_over ? kMilestoneFailover : 0) |
+         (incident.fenced ? kMilestoneFenced : 0) |
+         (incident.moved_here ? kMilestoneMovedHere : 0);
+}
 
 bool IncidentTracker::Opens(const Event& event) const {
   if (event.kind != Kind::kEvent) return false;
@@ -88,6 +98,7 @@ void IncidentTracker::Track(Incident& incident, const Event& event) {
   } else if (t.starts_with("cluster.node.") && t.ends_with(".lost")) {
     // A peer gone is a problem until it is a member again: no second node.
     std::string peer = t.substr(0, t.size() - 5);
+    incident.peer_lost = true;
     incident.problems.insert(peer);
     incident.subjects.insert(peer);
     act(event.message);
@@ -107,7 +118,10 @@ void IncidentTracker::Track(Incident& incident, const Event& event) {
     std::string where = event.data.is_object()
                             ? event.data.value("node", std::string())
                             : std::string();
-    if (!where.empty() && where == (node_.empty() ? event.node : node_))
+    // Started here after a peer was lost or fenced: taken over. (Started
+    // at boot or by an operator, it is not a failover.)
+    if ((incident.peer_lost || incident.fenced) && !where.empty() &&
+        where == (node_.empty() ? event.node : node_))
       incident.moved_here = true;
     act(event.message);
   } else if (t.starts_with("failover.") || t.starts_with("cluster.")) {
@@ -206,6 +220,7 @@ std::vector<Notice> IncidentTracker::Due(Clock::time_point now) {
   if (!incident.sent_opened &&
       (now - incident.opened >= settings_.group_wait || resolved)) {
     incident.sent_opened = true;
+    incident.told = Milestones(incident);
     incident.told_over = incident.problems.empty();
     auto& repeat = repeats_[Signature(incident)];
     if (repeat.last_sent != Clock::time_point{} &&
@@ -229,6 +244,7 @@ std::vector<Notice> IncidentTracker::Due(Clock::time_point now) {
     // A repeat is counted, not mailed, while it is the same small story; one
     // that escalated or failed over is told after all.
     incident.suppressed = false;
+    incident.told = Milestones(incident);
     incident.told_over = resolved;
     incident.news_after = false;
     auto& repeat = repeats_[Signature(incident)];
@@ -241,6 +257,19 @@ std::vector<Notice> IncidentTracker::Due(Clock::time_point now) {
       incident_.reset();
       return out;
     }
+  }
+  if (!resolved && incident.sent_opened && !incident.suppressed &&
+      (Milestones(incident) & ~incident.told) != 0 &&
+      now - incident.quiet_since >= settings_.group_wait) {
+    // Still open, but the story took a turn (escalated, failed over,
+    // fenced, taken over here) and then settled: told now, not only when it
+    // is over, which may be never (a peer that stays dead).
+    incident.told = Milestones(incident);
+    incident.news_after = false;
+    out.push_back(
+        {incident.id + "-update-" + std::to_string(++incident.updates),
+         "update", Render(incident, "update")});
+    return out;
   }
   if (resolved) {
     // A follow-up when it tells something new: the first notice showed a
@@ -278,6 +307,9 @@ nlohmann::json IncidentTracker::Save() const {
                          {"failed_over", i.failed_over},
                          {"fenced", i.fenced},
                          {"moved_here", i.moved_here},
+                         {"peer_lost", i.peer_lost},
+                         {"told", i.told},
+                         {"updates", i.updates},
                          {"healed", i.healed},
                          {"escalated", i.escalated},
                          {"sent_opened", i.sent_opened},
@@ -321,6 +353,9 @@ void IncidentTracker::Load(const nlohmann::json& saved, Clock::time_point now) {
     i.failed_over = s.value("failed_over", false);
     i.fenced = s.value("fenced", false);
     i.moved_here = s.value("moved_here", false);
+    i.peer_lost = s.value("peer_lost", false);
+    i.told = s.value("told", 0u);
+    i.updates = s.value("updates", 0);
     i.healed = s.value("healed", false);
     i.escalated = s.value("escalated", false);
     i.sent_opened = s.value("sent_opened", false);

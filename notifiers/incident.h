@@ -69,6 +69,11 @@ class IncidentTracker {
     // Pacemaker's own story, from its alerts: a peer lost or fenced, the
     // stack started on this node. Never a repeat to keep quiet about.
     bool fenced = false, moved_here = false;
+    bool peer_lost = false;  // a cluster.node.*.lost in this incident
+    // Milestones (kMilestone*) told in a notice so far: one that comes
+    // while the incident is still open is told in an update.
+    unsigned told = 0;
+    int updates = 0;
     bool sent_opened = false, suppressed = false;
     // The first notice already said all was well, and nothing came since:
     // the follow-up would repeat it, word for word.
@@ -77,6 +82,7 @@ class IncidentTracker {
     std::vector<std::string> actions;  // healing steps and results
     std::size_t actions_dropped = 0;
   };
+  static unsigned Milestones(const Incident& incident);
   bool Opens(const Event& event) const;
   void Track(Incident& incident, const Event& event);
   nlohmann::json Render(const Incident& incident, const std::string& phase);

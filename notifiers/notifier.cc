@@ -32,7 +32,7 @@ SendResult MailChannel::Deliver(const std::string& id,
   std::string incident_id = incident.value("id", "");
   std::vector<std::pair<std::string, std::string>> extra = {
       {"X-Ehabus-Incident", incident_id}};
-  if (incident.value("phase", "") == "resolved") {
+  if (id != incident_id + "-opened") {  // an update or the follow-up
     std::string first = "<ehabus-" + incident_id + "-opened@" + host + ">";
     extra.push_back({"In-Reply-To", first});
     extra.push_back({"References", first});

@@ -342,9 +342,21 @@ TEST(NotifyMailTest, BurstOfTenThousandEventsIsOneMailAndOneFollowUp) {
   ASSERT_TRUE(relay.WaitMails(2, 60s)) << relay.Mail().size();
   std::this_thread::sleep_for(4s);
   auto mails = relay.Mail();
-  EXPECT_EQ(mails.size(), 2u) << "one mail and one follow-up";
+  ASSERT_EQ(mails.size(), 2u) << "one mail and one follow-up";
   std::string all = Body(mails[0]) + Body(mails[1]);
   EXPECT_NE(all.find("more events not listed."), std::string::npos);
+  // One thread: the follow-up answers the first notice, which answers none.
+  auto header = [](const std::string& mail, const std::string& name) {
+    auto at = mail.find("\n" + name + ": ");
+    if (at == std::string::npos) return std::string();
+    at += name.size() + 3;
+    return mail.substr(at, mail.find_first_of("\r\n", at) - at);
+  };
+  int first = header(mails[0], "In-Reply-To").empty() ? 0 : 1;
+  EXPECT_EQ(header(mails[first], "In-Reply-To"), "");
+  EXPECT_EQ(header(mails[1 - first], "In-Reply-To"),
+            header(mails[first], "Message-ID"));
+  EXPECT_NE(header(mails[first], "Message-ID"), "");
 }
 
 TEST(NotifyMailTest, KilledMariadbIsOneReadableMailWithTheWholeStory) {
