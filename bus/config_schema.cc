@@ -246,7 +246,8 @@ const Schema& FullSchema() {
             "Interfaces whose link must be up (rtnetlink: up and carrier)."},
            {"vip", ValueType::kList, "",
             "Service addresses; reported as present or absent on this node "
-            "(information, never a failure)."},
+            "(information, never a failure). Empty: those of [vip] "
+            "addresses."},
            {"interval", ValueType::kDuration, "2s", "Time between two checks.",
             100, 3'600'000},
            {"retry", ValueType::kDuration, "500ms",

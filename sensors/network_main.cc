@@ -81,7 +81,17 @@ int Main(int argc, char** argv) {
     checks.push_back(std::move(check));
     watching.push_back("link " + ifname);
   }
-  if (auto vips = config->List(section, "vip"); !vips.empty()) {
+  auto vips = config->List(section, "vip");
+  if (vips.empty()) {
+    // The cluster's service addresses, unless told otherwise: the notices
+    // say where the service address is.
+    for (auto address : config->List("vip", "addresses")) {
+      if (auto slash = address.find('/'); slash != std::string::npos)
+        address.resize(slash);
+      vips.push_back(address);
+    }
+  }
+  if (!vips.empty()) {
     CheckDefinition check;
     check.name = "vip";
     check.topic = "network.vip";

@@ -96,6 +96,23 @@ TEST(NetworkProbeTest, LoopbackEchoTcpAndLink) {
   EXPECT_EQ(vip.reason, "127.0.0.1 on lo; 198.18.255.254 not on this node");
 }
 
+// Without its own `vip`, the sensor reports the cluster's service addresses
+// ([vip] addresses), so that notices can say where the service address is.
+TEST(NetworkProbeTest, VipDefaultsToTheClusterAddresses) {
+  et::TempDir dir;
+  auto config = dir.Write(
+      "ehabus.ini", "[vip]\naddresses = 127.0.0.1/8, 198.18.255.254/24\n");
+  auto r = et::Run({EHABUS_SENSOR_NETWORK, "--probe", "--config", config});
+  EXPECT_EQ(r.exit_code(), 0) << r.output;
+  EXPECT_EQ(r.output,
+            "vip: ok: 127.0.0.1 on lo; 198.18.255.254 not on this node\n");
+  auto own = dir.Write("own.ini",
+                       "[vip]\naddresses = 127.0.0.1/8\n"
+                       "[sensor.network]\nvip = 198.18.255.253\n");
+  r = et::Run({EHABUS_SENSOR_NETWORK, "--probe", "--config", own});
+  EXPECT_EQ(r.output, "vip: ok: 198.18.255.253 not on this node\n");
+}
+
 // Two namespaces joined by a veth pair: "node" (where the sensor runs) and
 // "gw" (its gateway). Removed with everything in them at the end.
 class VethPair {
