@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -82,11 +83,14 @@ void Memcached::Kill(int signal) {
 }
 
 MariaDb::MariaDb() : port_(FreePort()) {
-  auto made =
-      Run({"/usr/bin/mariadb-install-db", "--no-defaults",
-           "--datadir=" + dir_.path() + "/data", "--user=root",
-           "--auth-root-authentication-method=normal", "--skip-test-db"},
-          std::chrono::seconds(120));
+  // Its own temporary directory: temporary tables in the shared /tmp of
+  // tests running side by side made the bootstrap fail now and then.
+  std::filesystem::create_directories(dir_.path() + "/tmp");
+  auto made = Run({"/usr/bin/mariadb-install-db", "--no-defaults",
+                   "--datadir=" + dir_.path() + "/data", "--user=root",
+                   "--auth-root-authentication-method=normal", "--skip-test-db",
+                   "--tmpdir=" + dir_.path() + "/tmp"},
+                  std::chrono::seconds(120));
   EXPECT_EQ(made.exit_code(), 0) << made.output;
 }
 
@@ -99,6 +103,7 @@ std::vector<std::string> MariaDb::Argv() const {
   return {"/usr/sbin/mariadbd",
           "--no-defaults",
           "--datadir=" + dir_.path() + "/data",
+          "--tmpdir=" + dir_.path() + "/tmp",
           "--socket=" + dir_.path() + "/mariadb.sock",
           "--port=" + std::to_string(port_),
           "--bind-address=127.0.0.1",
