@@ -115,9 +115,15 @@ void IncidentTracker::Track(Incident& incident, const Event& event) {
       incident.problems.erase(target);
     act(event.message);
   } else if (t.starts_with("cluster.resource.") && t.ends_with(".start.ok")) {
-    std::string where = event.data.is_object()
-                            ? event.data.value("node", std::string())
-                            : std::string();
+    std::string where, resource;
+    if (event.data.is_object()) {
+      where = event.data.value("node", std::string());
+      resource = event.data.value("resource", std::string());
+    }
+    // The fencing device or the address moving is not yet the service.
+    if (!settings_.stack_resource.empty() &&
+        resource != settings_.stack_resource)
+      where.clear();
     // Started here after a peer was lost or fenced: taken over. (Started
     // at boot or by an operator, it is not a failover.)
     if ((incident.peer_lost || incident.fenced) && !where.empty() &&
@@ -183,7 +189,11 @@ nlohmann::json IncidentTracker::Render(const Incident& incident,
           ? (incident.failed_over || incident.moved_here ? "failed over"
              : incident.healed                           ? "healed"
                                                          : "recovered")
-          : (incident.escalated ? "escalated" : "ongoing");
+          : (incident.escalated ? "escalated"
+             // Moved while something is still wrong (a peer still dead):
+             // the move is what the reader must see first.
+             : incident.failed_over || incident.moved_here ? "failed over"
+                                                           : "ongoing");
   std::vector<std::string> what(incident.subjects.begin(),
                                 incident.subjects.end());
   if (what.empty() && !incident.timeline.empty())

@@ -26,6 +26,9 @@ struct IncidentSettings {
   Severity min_severity = Severity::kWarning;
   std::vector<std::string> topics = {""};  // prefixes that open incidents
   std::size_t max_timeline = 200;
+  // The Pacemaker resource that runs the stack ([stack] resource): started
+  // here after a peer was lost, the mail service moved here. Empty: any.
+  std::string stack_resource = "mailstack";
 };
 
 struct TimelineEntry {

@@ -98,6 +98,7 @@ int RunNotifier(const std::string& name, const Config& config,
   std::string section = "notify." + name;
   IncidentSettings settings;
   settings.group_wait = config.Duration(section, "group_wait");
+  settings.stack_resource = config.String("stack", "resource");
   settings.resolve_quiet = config.Duration(section, "resolve_quiet");
   settings.repeat_window = config.Duration(section, "repeat_window");
   settings.min_severity = ParseSeverity(config.String(section, "min_severity"))

@@ -11,7 +11,8 @@ reading every mailbox over IMAP afterwards):
      dovecot), memcached untouched, the stack stays, 0 lost, exactly one
      incident mail at the sink;
   3. crash of the active node: fenced before the survivor mounts the disk,
-     mail accepted on the VIP again, 0 lost;
+     mail accepted on the VIP again, 0 lost; Pacemaker's events on the
+     survivor's bus, and its mail telling the loss and the takeover;
   4. heartbeat partition: never both nodes hold the shared disk, exactly
      one holds it, 0 lost;
   5. a freeze shorter than the token: nothing moves, nobody fenced;
@@ -118,12 +119,38 @@ def test_mariadb_kill(state, events):
 
 
 def test_crash(state, events):
+    since = time.time()
     row = rehearse.run_scenario("node-crash", state, events, 3,
                                 notices=False)
     common(row)
     active, survivor = row["stack_before"], row["stack_after"]
     check(survivor not in (None, active),
           "crash: the stack on the survivor (%s -> %s)" % (active, survivor))
+    # Pacemaker's own events on the survivor's bus, from its alert agent
+    # (run by Pacemaker as hacluster, through the broker's alert socket).
+    alerts = [e["topic"] for e in row["events"] if e["node"] == survivor and
+              e["topic"].startswith("cluster.")]
+    check("cluster.fencing.%s.ok" % active in alerts and
+          "cluster.resource.mailstack.start.ok" in alerts,
+          "crash: Pacemaker's fencing and start on %s's bus (%s)" %
+          (survivor, sorted(set(alerts))[:8]))
+    # And the survivor tells it: the peer lost, then (fenced) the takeover.
+    wanted = ("lab %s: " % survivor, "cluster.fencing.%s" % active,
+              "cluster.node.%s" % active)
+    subjects = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        subjects = [rehearse.labmail.decode_subject(h.get("subject", ""))
+                    for t, h in rehearse.labmail.sink_messages(lab.STATE_DIR)
+                    if t >= since - 1]
+        told = [x for x in subjects if all(w in x for w in wanted)]
+        if any("failed over" in x for x in told):
+            break
+        time.sleep(2)
+    told = [x for x in subjects if all(w in x for w in wanted)]
+    check(any("failed over" in x for x in told),
+          "crash: %s mailed the loss and its takeover (%s)" %
+          (survivor, told))
     check(row["mail_back_s"] is not None,
           "crash: mail accepted on the VIP again (after %s s)" %
           row["mail_back_s"])

@@ -221,6 +221,7 @@ TEST(IncidentTest, PeerLostFencedAndTheStackHereIsToldEvenAfterABlip) {
     Event e = Ev(topic, severity, subject, message);
     e.node = "node1";
     e.data = {{"node", where}};
+    if (topic.starts_with("cluster.resource.")) e.data["resource"] = subject;
     return e;
   };
   t.OnEvent(alert("cluster.node.node2.lost", Severity::kError, "node2", "node2",
@@ -249,7 +250,10 @@ TEST(IncidentTest, PeerLostFencedAndTheStackHereIsToldEvenAfterABlip) {
   EXPECT_EQ(update[0].phase, "update");
   EXPECT_EQ(update[0].id,
             first[0].id.substr(0, first[0].id.size() - 7) + "-update-1");
-  EXPECT_EQ(update[0].incident["status"], "ongoing");
+  EXPECT_EQ(update[0].incident["status"], "failed over");
+  EXPECT_EQ(update[0].incident["still_wrong"],
+            nlohmann::json({"cluster.node.node2", "heartbeat.corosync",
+                            "heartbeat.links"}));
   EXPECT_TRUE(update[0].incident["moved_here"].get<bool>());
   EXPECT_TRUE(t.Due(crash + 60s).empty()) << "nothing new since";
   t.OnEvent(alert("cluster.node.node2.member", Severity::kNotice, "node2",
@@ -298,9 +302,14 @@ TEST(IncidentTest, PeerLostFencedAndTheStackHereIsToldEvenAfterABlip) {
   u.OnEvent(alert("cluster.resource.mailstack.start.ok", Severity::kNotice,
                   "mailstack", "node2", "mailstack start on node2: ok"),
             t0 + 1s);
+  // Nor is the fencing device or an address moving here the mail service.
+  u.OnEvent(alert("cluster.resource.fence-sbd.start.ok", Severity::kNotice,
+                  "fence-sbd", "node1", "fence-sbd start on node1: ok"),
+            t0 + 2s);
   auto other = u.Due(t0 + 10s);
   ASSERT_EQ(other.size(), 1u);
   EXPECT_FALSE(other[0].incident["moved_here"].get<bool>());
+  EXPECT_EQ(other[0].incident["status"], "ongoing");
   // And a failed fencing stays wrong until one succeeds.
   u.OnEvent(alert("cluster.fencing.node2.failed", Severity::kCritical, "node2",
                   "node2", "fencing of node2 (reboot) FAILED"),
