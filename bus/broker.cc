@@ -92,12 +92,27 @@ Result<void> Broker::Bind() {
     }
     return {};
   };
+  // A publish side (the node's publishers, or Pacemaker's alert agent): it
+  // takes everything they send; the broker validates all of it and keeps
+  // state, whatever the subscribers currently want.
+  auto publish_side = [&](zmq::socket_t& xsub, const std::string& endpoint,
+                          const std::string& group) -> Result<void> {
+    try {
+      xsub.set(zmq::sockopt::linger, 0);  // shutdown never waits on peers
+      xsub.set(zmq::sockopt::rcvhwm, options_.publisher_hwm);
+      xsub.set(zmq::sockopt::maxmsgsize, kMaxWireBytes);
+    } catch (const zmq::error_t& e) {
+      return Fail(std::string("socket options: ") + e.what());
+    }
+    if (auto r = bind(xsub, endpoint); !r) return r;
+    if (auto r = SecureIpc(endpoint, options_.pub_mode, group); !r) return r;
+    xsub.send(zmq::buffer("\x01", 1), zmq::send_flags::dontwait);
+    return {};
+  };
   try {
-    for (auto* socket : {&xsub_, &xpub_, &router_}) {
+    for (auto* socket : {&xpub_, &router_}) {
       socket->set(zmq::sockopt::linger, 0);  // shutdown never waits on peers
     }
-    xsub_.set(zmq::sockopt::rcvhwm, options_.publisher_hwm);
-    xsub_.set(zmq::sockopt::maxmsgsize, kMaxWireBytes);
     xpub_.set(zmq::sockopt::sndhwm, options_.subscriber_hwm);
     // See every (un)subscription, also repeated ones, to count subscribers.
     xpub_.set(zmq::sockopt::xpub_verboser, 1);
@@ -109,32 +124,20 @@ Result<void> Broker::Bind() {
   } catch (const zmq::error_t& e) {
     return Fail(std::string("socket options: ") + e.what());
   }
-  if (auto r = bind(xsub_, ep.pub); !r) return r;
+  if (auto r = publish_side(xsub_, ep.pub, options_.group); !r) return r;
   if (auto r = bind(xpub_, ep.sub); !r) return r;
   if (auto r = bind(router_, ep.snapshot); !r) return r;
-  if (auto r = SecureIpc(ep.pub, options_.pub_mode, options_.group); !r)
-    return r;
   if (auto r = SecureIpc(ep.sub, options_.sub_mode, options_.group); !r)
     return r;
   if (auto r = SecureIpc(ep.snapshot, options_.sub_mode, options_.group); !r)
     return r;
-  // Everything from every publisher comes to the broker: it validates all of
-  // it and keeps state, whatever the subscribers currently want.
-  xsub_.send(zmq::buffer("\x01", 1), zmq::send_flags::dontwait);
-
   if (!ep.alert.empty()) {
     if (!ep.alert.starts_with("ipc:///"))
       return Fail("[bus] alert_endpoint: expected ipc:///PATH, got " +
                   Quote(ep.alert));
     alert_xsub_.emplace(context_, zmq::socket_type::xsub);
-    alert_xsub_->set(zmq::sockopt::linger, 0);
-    alert_xsub_->set(zmq::sockopt::rcvhwm, options_.publisher_hwm);
-    alert_xsub_->set(zmq::sockopt::maxmsgsize, kMaxWireBytes);
-    if (auto r = bind(*alert_xsub_, ep.alert); !r) return r;
-    if (auto r = SecureIpc(ep.alert, options_.pub_mode, options_.alert_group);
-        !r)
+    if (auto r = publish_side(*alert_xsub_, ep.alert, options_.alert_group); !r)
       return r;
-    alert_xsub_->send(zmq::buffer("\x01", 1), zmq::send_flags::dontwait);
   }
 
   if (options_.remote) {

@@ -184,16 +184,16 @@ nlohmann::json IncidentTracker::Render(const Incident& incident,
                         {"subject", e.subject},
                         {"severity", ToString(e.severity)},
                         {"message", e.message}});
-  std::string status =
-      incident.problems.empty()
-          ? (incident.failed_over || incident.moved_here ? "failed over"
-             : incident.healed                           ? "healed"
-                                                         : "recovered")
-          : (incident.escalated ? "escalated"
-             // Moved while something is still wrong (a peer still dead):
-             // the move is what the reader must see first.
-             : incident.failed_over || incident.moved_here ? "failed over"
-                                                           : "ongoing");
+  // Moved while something is still wrong (a peer still dead): the move is
+  // what the reader must see first.
+  bool moved = incident.failed_over || incident.moved_here;
+  std::string status = incident.problems.empty()
+                           ? (moved             ? "failed over"
+                              : incident.healed ? "healed"
+                                                : "recovered")
+                           : (incident.escalated ? "escalated"
+                              : moved            ? "failed over"
+                                                 : "ongoing");
   std::vector<std::string> what(incident.subjects.begin(),
                                 incident.subjects.end());
   if (what.empty() && !incident.timeline.empty())
@@ -249,8 +249,7 @@ std::vector<Notice> IncidentTracker::Due(Clock::time_point now) {
       }
     }
   }
-  if (incident.suppressed && (incident.escalated || incident.failed_over ||
-                              incident.fenced || incident.moved_here)) {
+  if (incident.suppressed && Milestones(incident) != 0) {
     // A repeat is counted, not mailed, while it is the same small story; one
     // that escalated or failed over is told after all.
     incident.suppressed = false;
