@@ -55,7 +55,7 @@ fuzz: deps
 bench: deps
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DEHABUS_TESTS=ON
 	cmake --build build-bench -j$(JOBS) --target ehabus-bench-bus ehabus-bench-sensors ehabus-bench-healers ehabus-bench-notify
-	build-bench/bus/ehabus-bench-bus
+	build-bench/tests/ehabus-bench-bus
 	build-bench/tests/ehabus-bench-sensors
 	build-bench/tests/ehabus-bench-healers
 	build-bench/tests/ehabus-bench-notify

@@ -10,10 +10,10 @@
 #include <string>
 
 #include "bus/broker.h"
-#include "bus/cli_support.h"
-#include "bus/log.h"
 #include "bus/subscriber.h"
-#include "bus/systemd.h"
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/systemd.h"
 
 namespace {
 

@@ -5,7 +5,8 @@
 #include <string>
 #include <string_view>
 
-#include "bus/config.h"
+#include "bus/topics.h"
+#include "common/config.h"
 
 namespace ehabus {
 
@@ -20,7 +21,7 @@ struct BusEndpoints {
 };
 
 // Topics the alert endpoint accepts.
-inline constexpr std::string_view kAlertTopicPrefix = "cluster.";
+inline constexpr std::string_view kAlertTopicPrefix = topics::kCluster;
 
 BusEndpoints EndpointsFrom(const Config& config);
 

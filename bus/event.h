@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "bus/error.h"
+#include "common/error.h"
 
 namespace ehabus {
 

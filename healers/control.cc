@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "bus/event.h"
-#include "bus/subprocess.h"
+#include "common/subprocess.h"
 
 namespace ehabus::healers {
 namespace {

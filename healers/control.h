@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/profile.h"
+#include "common/profile.h"
 
 namespace ehabus::healers {
 

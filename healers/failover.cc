@@ -1,6 +1,7 @@
 #include "healers/failover.h"
 
-#include "bus/profile.h"
+#include "bus/topics.h"
+#include "common/profile.h"
 
 namespace ehabus::healers {
 namespace {
@@ -87,13 +88,13 @@ std::vector<Change> FailoverPolicy::OnEvent(const Event& event,
   std::string reason = event.data.is_object()
                            ? event.data.value("reason", event.message)
                            : event.message;
-  if (event.kind == Kind::kState && t == "network.targets") {
+  if (event.kind == Kind::kState && t == topics::kNetworkTargets) {
     if (health == "down")
       add(Set("network",
               {"network", "gateway", reason, settings_.network, now}));
     else if (health == "up")
       add(Clear("network"));
-  } else if (event.kind == Kind::kState && t.starts_with("storage.") &&
+  } else if (event.kind == Kind::kState && t.starts_with(topics::kStorage) &&
              t.find('.', 8) == std::string::npos) {
     std::string name = t.substr(8);
     storage_health_[name] = health.empty() ? "unknown" : health;
@@ -102,17 +103,17 @@ std::vector<Change> FailoverPolicy::OnEvent(const Event& event,
                              : nlohmann::json();
     bool full = detail.is_object() && detail.value("full", false) == true;
     if (health == "down")
-      add(Set("storage." + name,
+      add(Set(topics::Storage(name),
               {"storage", name, reason,
                full ? settings_.storage_full : settings_.storage, now}));
     else if (health == "up")
-      add(Clear("storage." + name));
-  } else if (event.kind == Kind::kEvent && t.starts_with("healing.") &&
+      add(Clear(topics::Storage(name)));
+  } else if (event.kind == Kind::kEvent && t.starts_with(topics::kHealing) &&
              t.ends_with(".escalated")) {
     std::string service = event.subject;
     add(Set("budget." + service,
             {"budget", service, event.message, settings_.budget, now}));
-  } else if (t == "cleanup.budget") {
+  } else if (t == topics::kCleanupBudget) {
     // `ehabus cleanup`: a spent budget here is no cause any more.
     std::vector<std::string> keys;
     for (const auto& [key, cause] : causes_)
@@ -120,16 +121,16 @@ std::vector<Change> FailoverPolicy::OnEvent(const Event& event,
           (event.subject == "all" || cause.what == event.subject))
         keys.push_back(key);
     for (const auto& key : keys) add(Clear(key));
-  } else if (event.kind == Kind::kState && t.starts_with("service.") &&
+  } else if (event.kind == Kind::kState && t.starts_with(topics::kService) &&
              t.find('.', 8) == std::string::npos && health == "up" &&
              !Standby(event)) {
     // The service serves again here: its spent budget is no cause any more.
     // (Not "up" on standby: that is the stack gone from here, which the
     // spent budget asked for.)
     add(Clear("budget." + t.substr(8)));
-  } else if (event.kind == Kind::kState &&
-             (t == "heartbeat.corosync" || t == "heartbeat.links")) {
-    std::string key = "heartbeat." + t.substr(10);
+  } else if (event.kind == Kind::kState && (t == topics::kHeartbeatCorosync ||
+                                            t == topics::kHeartbeatLinks)) {
+    std::string key = topics::kHeartbeat + t.substr(10);
     if (health == "down") {
       // The old rule: a heartbeat loss alone moves nothing while the
       // shared storage is healthy; fencing (Pacemaker's) decides.

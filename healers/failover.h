@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "bus/config.h"
 #include "bus/event.h"
+#include "common/config.h"
 
 namespace ehabus::healers {
 

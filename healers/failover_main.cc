@@ -4,12 +4,13 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include "bus/cli_support.h"
 #include "bus/endpoints.h"
-#include "bus/log.h"
 #include "bus/publisher.h"
 #include "bus/subscriber.h"
-#include "bus/systemd.h"
+#include "bus/topics.h"
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/systemd.h"
 #include "healers/control.h"
 #include "healers/failover.h"
 
@@ -52,8 +53,10 @@ int Main(int argc, char** argv) {
   ehabus::SubscriberOptions options;
   options.sub_endpoint = endpoints.sub;
   options.snapshot_endpoint = endpoints.snapshot;
-  options.prefixes = {"network.targets", "storage.",   "healing.",
-                      "service.",        "heartbeat.", "cleanup.budget"};
+  options.prefixes = {
+      ehabus::topics::kNetworkTargets, ehabus::topics::kStorage,
+      ehabus::topics::kHealing,        ehabus::topics::kService,
+      ehabus::topics::kHeartbeat,      ehabus::topics::kCleanupBudget};
   ehabus::Subscriber subscriber(context, options);
   publisher.WaitAttached(2s);
   ehabus::NotifyReady("deciding failover");
@@ -101,7 +104,8 @@ int Main(int argc, char** argv) {
       applied = want;
       spdlog::info("{} = {}", settings.attribute, want);
       publisher.Publish(
-          want == "red" ? "failover.requested" : "failover.cleared",
+          want == "red" ? ehabus::topics::kFailoverRequested
+                        : ehabus::topics::kFailoverCleared,
           want == "red" ? ehabus::Severity::kCritical
                         : ehabus::Severity::kNotice,
           "failover",
@@ -144,7 +148,8 @@ int Main(int argc, char** argv) {
       }
       if (c.policy == Policy::kNothing) {
         publisher.Publish(
-            "failover.declined", ehabus::Severity::kNotice, c.what,
+            ehabus::topics::kFailoverDeclined, ehabus::Severity::kNotice,
+            c.what,
             c.kind + " " + c.what + " lost: " + c.reason +
                 (c.kind == "heartbeat" && policy.storage_healthy()
                      ? "; shared storage healthy: no switch (fencing decides)"
@@ -152,13 +157,14 @@ int Main(int argc, char** argv) {
             {{"kind", c.kind}, {"what", c.what}, {"reason", c.reason}});
       } else if (c.policy == Policy::kNotify) {
         publisher.Publish(
-            "failover.notify", ehabus::Severity::kWarning, c.what,
+            ehabus::topics::kFailoverNotify, ehabus::Severity::kWarning, c.what,
             c.kind + " " + c.what + " lost: " + c.reason +
                 "; policy notify: no failover",
             {{"kind", c.kind}, {"what", c.what}, {"reason", c.reason}});
       } else if (!active()) {
         publisher.Publish(
-            "failover.standby", ehabus::Severity::kWarning, c.what,
+            ehabus::topics::kFailoverStandby, ehabus::Severity::kWarning,
+            c.what,
             c.kind + " " + c.what + " lost: " + c.reason +
                 "; the stack does not run here, nothing to hand over",
             {{"kind", c.kind}, {"what", c.what}, {"reason", c.reason}});

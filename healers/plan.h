@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/profile.h"
+#include "common/profile.h"
 
 namespace ehabus::healers {
 

@@ -5,6 +5,10 @@
 
 #include <fstream>
 
+#include "bus/topics.h"
+#include "common/files.h"
+#include "healers/state_files.h"
+
 namespace ehabus::healers {
 namespace {
 
@@ -103,7 +107,7 @@ void RestartHealer::Housekeeping() {
     spdlog::warn("maintenance: {}", ended.error().message);
   } else {
     for (const auto& target : *ended) {
-      publisher_.Publish("maintenance.ended", Severity::kNotice, target,
+      publisher_.Publish(topics::kMaintenanceEnded, Severity::kNotice, target,
                          "maintenance of " + target +
                              " ended (its time was up); watched and healed "
                              "again",
@@ -113,7 +117,7 @@ void RestartHealer::Housekeeping() {
 }
 
 void RestartHealer::OnEvent(const Event& event) {
-  if (event.topic == "cleanup.budget") {
+  if (event.topic == topics::kCleanupBudget) {
     // `ehabus cleanup`: the operator fixed the cause; budgets start afresh.
     const std::string& target = event.subject;
     budget_.Forget(target);
@@ -130,7 +134,8 @@ void RestartHealer::OnEvent(const Event& event) {
       if (health == "down" && !first_failure_) first_failure_ = Clock::now();
     return;
   }
-  if (event.kind != Kind::kState || !event.topic.starts_with("service.") ||
+  if (event.kind != Kind::kState ||
+      !event.topic.starts_with(topics::kService) ||
       event.topic.find('.', 8) != std::string::npos)
     return;
   std::string service = event.topic.substr(8);
@@ -197,7 +202,7 @@ bool RestartHealer::Confirm(const std::string& service, std::string& reason) {
     std::string request = std::to_string(getpid()) + "-" +
                           std::to_string(healings_) + "-" + service + "-" +
                           std::to_string(++n);
-    publisher_.Publish("sensor.recheck", Severity::kDebug, service,
+    publisher_.Publish(topics::kSensorRecheck, Severity::kDebug, service,
                        "healer asks for a fresh check of " + service,
                        {{"request", request}});
     // The answer: the service's state carrying our request.
@@ -225,36 +230,27 @@ void RestartHealer::SaveState(const std::string& id, const HealingPlan& plan) {
                           {"roots", plan.roots},
                           {"start", plan.start},
                           {"started_us", WallMicros()}};
-  std::string tmp = settings_.state_file + ".tmp";
-  std::ofstream(tmp, std::ios::trunc) << state.dump() << "\n";
-  if (rename(tmp.c_str(), settings_.state_file.c_str()) != 0)
-    spdlog::warn("cannot write {}: {}", settings_.state_file,
-                 std::strerror(errno));
+  if (auto written = WriteFileAtomic(settings_.state_file, state.dump() + "\n",
+                                     {.mode = 0600, .sync = true});
+      !written)
+    spdlog::warn("cannot write the healing state: {}", written.error().message);
 }
 
 // The stack agent's monitor reads this: a spent budget fails the stack
 // resource, so Pacemaker moves it even if the health attribute cannot be set.
 void RestartHealer::SaveEscalated() {
   if (settings_.escalated_file.empty()) return;
-  if (escalated_.empty()) {
-    unlink(settings_.escalated_file.c_str());
-    return;
-  }
-  std::string tmp = settings_.escalated_file + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& s : escalated_) out << s << "\n";
-  }
-  if (rename(tmp.c_str(), settings_.escalated_file.c_str()) != 0)
-    spdlog::warn("cannot write {}: {}", settings_.escalated_file,
-                 std::strerror(errno));
+  if (auto written =
+          EscalatedBudgets(settings_.escalated_file).Write(escalated_);
+      !written)
+    spdlog::warn("cannot write the spent budgets: {}", written.error().message);
 }
 
 void RestartHealer::ClearState() { unlink(settings_.state_file.c_str()); }
 
 bool RestartHealer::Heal(const HealingPlan& plan, const std::string& id) {
   const std::string& primary = plan.roots.front();
-  std::string topic = "healing." + primary;
+  std::string topic = topics::Healing(primary);
   auto start = Clock::now();
   healing_ = plan.Touched();
   SaveState(id, plan);
@@ -344,7 +340,7 @@ void RestartHealer::Resume() {
       if (s.is_string() && profile_.Find(s.get<std::string>()))
         plan.start.push_back(s.get<std::string>());
   if (plan.roots.empty()) return;
-  std::string topic = "healing." + plan.roots.front();
+  std::string topic = topics::Healing(plan.roots.front());
   publisher_.Publish(topic + ".resumed", Severity::kWarning, plan.roots.front(),
                      "the healer restarted during the healing of " +
                          Join(plan.roots) +
@@ -427,7 +423,7 @@ void RestartHealer::HealDue() {
       SaveEscalated();
       int used = budget_.Used(root, now);
       publisher_.Publish(
-          "healing." + root + ".escalated", Severity::kCritical, root,
+          topics::Healing(root, "escalated"), Severity::kCritical, root,
           root + " failed again after " + std::to_string(used) +
               " healings within " + WindowText(settings_.budget_window) +
               "; restart budget spent, handing over to failover",
@@ -461,7 +457,7 @@ void RestartHealer::HealDue() {
     what += "; leave alone " + Join(plan.left_alone) + " (not watched)";
   std::vector<std::string> failed_list(failed.begin(), failed.end());
   publisher_.Publish(
-      "healing." + primary + ".started", Severity::kWarning, primary,
+      topics::Healing(primary, "started"), Severity::kWarning, primary,
       "healing " + Join(plan.roots) + " (down: " + Join(failed_list) +
           "): " + what + " (healing " + std::to_string(used) + " of " +
           std::to_string(settings_.budget) + " within " +

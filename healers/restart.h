@@ -12,11 +12,11 @@
 #include <set>
 #include <string>
 
-#include "bus/config.h"
-#include "bus/profile.h"
 #include "bus/publisher.h"
 #include "bus/subscriber.h"
-#include "bus/systemd.h"
+#include "common/config.h"
+#include "common/profile.h"
+#include "common/systemd.h"
 #include "healers/control.h"
 #include "healers/plan.h"
 

@@ -1,13 +1,15 @@
 // ehabus-healer-restart: restarts failed services with their dependents.
 #include <spdlog/spdlog.h>
 
-#include "bus/cli_support.h"
 #include "bus/endpoints.h"
-#include "bus/log.h"
 #include "bus/publisher.h"
 #include "bus/subscriber.h"
-#include "bus/systemd.h"
+#include "bus/topics.h"
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/systemd.h"
 #include "healers/restart.h"
+#include "healers/state_files.h"
 
 namespace {
 
@@ -27,6 +29,17 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", e.ToString().c_str());
     return ehabus::kExitConfig;
   }
+  // Held until exit: the stack agent's monitor knows a healer runs by it.
+  auto lock_path = ehabus::healers::HealerLock::PathFrom(*config);
+  auto lock = ehabus::healers::HealerLock::Acquire(lock_path);
+  if (!lock) {
+    if (ehabus::healers::HealerLock::Held(lock_path)) {
+      spdlog::error("{}", lock.error().message);
+      return 1;
+    }
+    spdlog::warn("{}: the stack agent will not see this healer",
+                 lock.error().message);
+  }
   const auto& stop = ehabus::InstallStopSignals();
   zmq::context_t context(1);
   auto endpoints = ehabus::EndpointsFrom(*config);
@@ -36,7 +49,7 @@ int Main(int argc, char** argv) {
   ehabus::SubscriberOptions options;
   options.sub_endpoint = endpoints.sub;
   options.snapshot_endpoint = endpoints.snapshot;
-  options.prefixes = {"service.", "cleanup.budget"};
+  options.prefixes = {ehabus::topics::kService, ehabus::topics::kCleanupBudget};
   ehabus::Subscriber subscriber(context, options);
   publisher.WaitAttached(2s);
   ehabus::healers::RestartHealer healer(

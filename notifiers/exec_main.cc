@@ -1,9 +1,9 @@
 // ehabus-notify-exec: runs a command per notice, the incident on stdin.
 #include <spdlog/spdlog.h>
 
-#include "bus/cli_support.h"
-#include "bus/log.h"
-#include "bus/profile.h"
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/profile.h"
 #include "notifiers/notifier.h"
 
 namespace {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "bus/topics.h"
+
 namespace ehabus::notifiers {
 namespace {
 
@@ -39,9 +41,10 @@ bool IncidentTracker::Opens(const Event& event) const {
   if (event.severity < settings_.min_severity) return false;
   if (!HasPrefix(settings_.topics, event.topic)) return false;
   // Our own chatter and the bus's are not incidents of the mail service.
-  if (event.topic.starts_with("notify.") || event.topic.starts_with("bus.") ||
-      event.topic.starts_with("sensor.") ||
-      event.topic.starts_with("maintenance."))
+  if (event.topic.starts_with(topics::kNotify) ||
+      event.topic.starts_with(topics::kBus) ||
+      event.topic.starts_with(topics::kSensor) ||
+      event.topic.starts_with(topics::kMaintenance))
     return false;
   return !maintenance_.contains(event.subject);
 }
@@ -68,12 +71,12 @@ void IncidentTracker::Track(Incident& incident, const Event& event) {
     // what happened.
     bool healing = std::any_of(
         incident.problems.begin(), incident.problems.end(),
-        [](const std::string& p) { return p.starts_with("healing."); });
+        [](const std::string& p) { return p.starts_with(topics::kHealing); });
     incident.problems.insert(base);
     if (!healing || incident.subjects.empty()) incident.subjects.insert(base);
   } else if (t.ends_with(".up")) {
     incident.problems.erase(base);
-  } else if (t.starts_with("healing.")) {
+  } else if (t.starts_with(topics::kHealing)) {
     if (t.ends_with(".started") || t.ends_with(".resumed")) {
       incident.problems.insert(base);
     } else if (t.ends_with(".succeeded")) {
@@ -89,23 +92,23 @@ void IncidentTracker::Track(Incident& incident, const Event& event) {
       incident.escalated = true;
       act(event.message);
     }
-  } else if (t == "failover.requested") {
+  } else if (t == topics::kFailoverRequested) {
     incident.failed_over = true;
     incident.problems.insert("failover");
     act(event.message);
-  } else if (t == "failover.cleared") {
+  } else if (t == topics::kFailoverCleared) {
     incident.problems.erase("failover");
-  } else if (t.starts_with("cluster.node.") && t.ends_with(".lost")) {
+  } else if (t.starts_with(topics::kClusterNode) && t.ends_with(".lost")) {
     // A peer gone is a problem until it is a member again: no second node.
     std::string peer = t.substr(0, t.size() - 5);
     incident.peer_lost = true;
     incident.problems.insert(peer);
     incident.subjects.insert(peer);
     act(event.message);
-  } else if (t.starts_with("cluster.node.") && t.ends_with(".member")) {
+  } else if (t.starts_with(topics::kClusterNode) && t.ends_with(".member")) {
     incident.problems.erase(t.substr(0, t.size() - 7));
     act(event.message);
-  } else if (t.starts_with("cluster.fencing.")) {
+  } else if (t.starts_with(topics::kClusterFencing)) {
     std::string target = t.substr(0, t.rfind('.'));
     incident.subjects.insert(target);
     incident.fenced = true;
@@ -114,7 +117,8 @@ void IncidentTracker::Track(Incident& incident, const Event& event) {
     else
       incident.problems.erase(target);
     act(event.message);
-  } else if (t.starts_with("cluster.resource.") && t.ends_with(".start.ok")) {
+  } else if (t.starts_with(topics::kClusterResource) &&
+             t.ends_with(".start.ok")) {
     std::string where, resource;
     if (event.data.is_object()) {
       where = event.data.value("node", std::string());
@@ -130,21 +134,22 @@ void IncidentTracker::Track(Incident& incident, const Event& event) {
         where == (node_.empty() ? event.node : node_))
       incident.moved_here = true;
     act(event.message);
-  } else if (t.starts_with("failover.") || t.starts_with("cluster.")) {
+  } else if (t.starts_with(topics::kFailover) ||
+             t.starts_with(topics::kCluster)) {
     act(event.message);
   }
 }
 
 void IncidentTracker::OnEvent(const Event& event, Clock::time_point now) {
-  if (event.topic == "network.vip" && event.kind == Kind::kState) {
+  if (event.topic == topics::kNetworkVip && event.kind == Kind::kState) {
     vip_ = event.message;
     return;
   }
-  if (event.topic == "maintenance.started") {
+  if (event.topic == topics::kMaintenanceStarted) {
     maintenance_.insert(event.subject);
     return;
   }
-  if (event.topic == "maintenance.ended") {
+  if (event.topic == topics::kMaintenanceEnded) {
     maintenance_.erase(event.subject);
     return;
   }

@@ -4,8 +4,8 @@
 
 #include <fstream>
 
-#include "bus/cli_support.h"
-#include "bus/log.h"
+#include "common/daemon.h"
+#include "common/log.h"
 #include "notifiers/notifier.h"
 
 namespace {

@@ -8,9 +8,11 @@
 
 #include "bus/endpoints.h"
 #include "bus/publisher.h"
-#include "bus/subprocess.h"
 #include "bus/subscriber.h"
-#include "bus/systemd.h"
+#include "bus/topics.h"
+#include "common/files.h"
+#include "common/subprocess.h"
+#include "common/systemd.h"
 #include "notifiers/spool.h"
 
 namespace ehabus::notifiers {
@@ -53,7 +55,12 @@ SendResult ExecChannel::Deliver(const std::string& id,
                                 const nlohmann::json& incident) {
   SendResult result;
   std::string input = scratch_dir_ + "/.exec-" + id + ".json";
-  std::ofstream(input, std::ios::trunc) << incident.dump() << "\n";
+  if (auto written =
+          WriteFileAtomic(input, incident.dump() + "\n", {.mode = 0600});
+      !written) {
+    result.detail = written.error().message;
+    return result;
+  }
   SpawnOptions options;
   options.argv = command_;
   options.input_file = input;
@@ -133,12 +140,13 @@ int RunNotifier(const std::string& name, const Config& config,
   publisher.WaitAttached(2s);
   NotifyReady("notifier " + name);
   Watchdog watchdog;
-  std::string topic = "notify." + name;
+  std::string topic = topics::Notify(name);
   bool dirty = false;
   auto save = [&] {
-    std::string tmp = state_path + ".tmp";
-    std::ofstream(tmp, std::ios::trunc) << tracker.Save().dump() << "\n";
-    rename(tmp.c_str(), state_path.c_str());
+    if (auto written = WriteFileAtomic(state_path, tracker.Save().dump() + "\n",
+                                       {.mode = 0600, .sync = true});
+        !written)
+      spdlog::warn("cannot keep the incidents: {}", written.error().message);
     dirty = false;
   };
   auto next_save = Clock::now();
@@ -151,7 +159,7 @@ int RunNotifier(const std::string& name, const Config& config,
       for (int i = 0; i < 10000; ++i) {
         auto d = subscriber.Receive(i == 0 ? 100ms : 0ms);
         if (!d) break;
-        if (d->event.topic.starts_with("notify.")) continue;  // ours
+        if (d->event.topic.starts_with(topics::kNotify)) continue;  // ours
         tracker.OnEvent(d->event, Clock::now());
         dirty = true;
       }

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "bus/config.h"
+#include "common/config.h"
 #include "notifiers/incident.h"
 #include "notifiers/mail.h"
 #include "notifiers/render.h"

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/files.h"
+
 namespace ehabus::notifiers {
 namespace {
 
@@ -41,22 +43,8 @@ Result<void> Spool::Put(const SpoolEntry& entry) const {
                       {"spooled_us", entry.spooled_us}};
   std::string text = j.dump() + "\n";
   std::string path = dir_ + "/" + entry.id + ".json";
-  std::string tmp = dir_ + "/." + entry.id + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return FailErrno(tmp, errno);
-  bool ok = write(fd, text.data(), text.size()) ==
-                static_cast<ssize_t>(text.size()) &&
-            fsync(fd) == 0;
-  close(fd);
-  if (!ok) return FailErrno(tmp, errno);
-  if (rename(tmp.c_str(), path.c_str()) != 0) return FailErrno(path, errno);
-  // The rename itself must survive a crash: sync the directory.
-  if (int dfd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return {};
+  // Synced, and the directory too: the rename must survive a crash.
+  return WriteFileAtomic(path, text, {.mode = 0600, .sync = true});
 }
 
 std::vector<SpoolEntry> Spool::List(std::vector<std::string>* errors) const {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/error.h"
+#include "common/error.h"
 
 namespace ehabus::notifiers {
 

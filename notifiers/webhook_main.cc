@@ -1,8 +1,8 @@
 // ehabus-notify-webhook: an HTTP(S) POST of each incident's JSON.
 #include <spdlog/spdlog.h>
 
-#include "bus/cli_support.h"
-#include "bus/log.h"
+#include "common/daemon.h"
+#include "common/log.h"
 #include "notifiers/notifier.h"
 
 namespace {

@@ -8,7 +8,7 @@
 #include <mutex>
 #include <thread>
 
-#include "bus/systemd.h"
+#include "common/systemd.h"
 
 namespace ehabus::sensors {
 

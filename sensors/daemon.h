@@ -8,8 +8,8 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "bus/config.h"
 #include "bus/publisher.h"
+#include "common/config.h"
 #include "sensors/runtime.h"
 
 namespace ehabus::sensors {

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "bus/event.h"
-#include "bus/subprocess.h"
+#include "common/subprocess.h"
 
 namespace ehabus::sensors {
 namespace {

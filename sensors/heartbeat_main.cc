@@ -6,12 +6,13 @@
 
 #include <algorithm>
 
-#include "bus/cli_support.h"
 #include "bus/endpoints.h"
-#include "bus/log.h"
 #include "bus/publisher.h"
 #include "bus/subscriber.h"
-#include "bus/systemd.h"
+#include "bus/topics.h"
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/systemd.h"
 #include "sensors/daemon.h"
 #include "sensors/heartbeat.h"
 
@@ -55,7 +56,7 @@ int Main(int argc, char** argv) {
   if (config->Bool(section, "corosync")) {
     CheckDefinition membership;
     membership.name = "corosync";
-    membership.topic = "heartbeat.corosync";
+    membership.topic = ehabus::topics::kHeartbeatCorosync;
     membership.subject = "corosync";
     timing.ApplyTo(membership);
     membership.run = [storage, corosync](Deadline) {
@@ -65,7 +66,7 @@ int Main(int argc, char** argv) {
     checks.push_back(std::move(membership));
     CheckDefinition links;
     links.name = "links";
-    links.topic = "heartbeat.links";
+    links.topic = ehabus::topics::kHeartbeatLinks;
     links.subject = "links";
     timing.ApplyTo(links);
     links.run = [storage, corosync](Deadline) {
@@ -80,7 +81,7 @@ int Main(int argc, char** argv) {
   for (const auto& device : config->List(section, "sbd_devices")) {
     CheckDefinition check;
     check.name = "sbd" + std::to_string(index);
-    check.topic = "heartbeat.sbd" + std::to_string(index++);
+    check.topic = ehabus::topics::HeartbeatSbd(index++);
     check.subject = "sbd";
     timing.ApplyTo(check);
     // sbd itself watches its disk; ours is a view for people, and each
@@ -105,7 +106,7 @@ int Main(int argc, char** argv) {
   ehabus::SubscriberOptions sub_options;
   sub_options.sub_endpoint = endpoints.sub;
   sub_options.snapshot_endpoint = endpoints.snapshot;
-  sub_options.prefixes = {"storage."};
+  sub_options.prefixes = {ehabus::topics::kStorage};
   ehabus::Subscriber storage_states(context, sub_options);
 
   ehabus::sensors::SensorRuntime runtime(publisher, timing.refresh);
@@ -126,8 +127,9 @@ int Main(int argc, char** argv) {
   hooks.tick = hooks.on_socket;
   hooks.on_socket();
   publisher.WaitAttached(2s);
-  publisher.Publish("sensor.heartbeat.watch", ehabus::Severity::kNotice,
-                    "heartbeat", "watching " + names);
+  publisher.Publish(ehabus::topics::SensorWatch("heartbeat"),
+                    ehabus::Severity::kNotice, "heartbeat",
+                    "watching " + names);
   ehabus::NotifyReady("watching " + names);
   ehabus::sensors::RunSensorLoop(publisher, runtime, stop, hooks);
   ehabus::NotifyStopping();

@@ -2,11 +2,12 @@
 // gateway), link state of its interfaces, and where the VIPs are.
 #include <spdlog/spdlog.h>
 
-#include "bus/cli_support.h"
 #include "bus/endpoints.h"
-#include "bus/log.h"
 #include "bus/publisher.h"
-#include "bus/systemd.h"
+#include "bus/topics.h"
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/systemd.h"
 #include "sensors/daemon.h"
 #include "sensors/network.h"
 
@@ -59,7 +60,7 @@ int Main(int argc, char** argv) {
   if (!targets.empty()) {
     CheckDefinition check;
     check.name = "targets";
-    check.topic = "network.targets";
+    check.topic = ehabus::topics::kNetworkTargets;
     check.subject = "network";
     timing.ApplyTo(check);
     check.run = [targets, min](Deadline deadline) {
@@ -71,7 +72,7 @@ int Main(int argc, char** argv) {
   for (const auto& ifname : config->List(section, "interfaces")) {
     CheckDefinition check;
     check.name = "link." + ifname;
-    check.topic = "network.link." + ifname;
+    check.topic = ehabus::topics::NetworkLink(ifname);
     check.subject = ifname;
     timing.ApplyTo(check);
     check.fall = 1;  // the kernel's word on a link is not a lost packet
@@ -94,7 +95,7 @@ int Main(int argc, char** argv) {
   if (!vips.empty()) {
     CheckDefinition check;
     check.name = "vip";
-    check.topic = "network.vip";
+    check.topic = ehabus::topics::kNetworkVip;
     check.subject = "vip";
     timing.ApplyTo(check);
     check.run = [vips](Deadline) { return ehabus::sensors::ProbeVips(vips); };
@@ -116,8 +117,8 @@ int Main(int argc, char** argv) {
   ehabus::sensors::SensorRuntime runtime(publisher, timing.refresh);
   for (auto& check : checks) runtime.Add(std::move(check));
   publisher.WaitAttached(2s);
-  publisher.Publish("sensor.network.watch", ehabus::Severity::kNotice,
-                    "network", "watching " + names);
+  publisher.Publish(ehabus::topics::SensorWatch("network"),
+                    ehabus::Severity::kNotice, "network", "watching " + names);
   ehabus::NotifyReady("watching " + names);
   ehabus::sensors::RunSensorLoop(publisher, runtime, stop);
   ehabus::NotifyStopping();

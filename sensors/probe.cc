@@ -17,8 +17,8 @@
 #include <memory>
 #include <vector>
 
-#include "bus/error.h"
 #include "bus/event.h"
+#include "common/error.h"
 
 namespace ehabus::sensors {
 namespace {

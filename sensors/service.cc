@@ -8,7 +8,8 @@
 #include <sstream>
 
 #include "bus/event.h"
-#include "bus/subprocess.h"
+#include "bus/topics.h"
+#include "common/subprocess.h"
 #include "sensors/mysql_probe.h"
 
 namespace ehabus::sensors {
@@ -46,7 +47,7 @@ CheckDefinition MakeServiceCheck(const ServiceSpec& service,
                                  const ServiceCheckSettings& settings) {
   CheckDefinition check;
   check.name = service.name;
-  check.topic = "service." + service.name;
+  check.topic = topics::Service(service.name);
   check.subject = service.name;
   check.interval = settings.interval;
   check.retry = settings.retry;

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "bus/config.h"
-#include "bus/profile.h"
+#include "common/config.h"
+#include "common/profile.h"
 #include "sensors/probe.h"
 #include "sensors/runtime.h"
 

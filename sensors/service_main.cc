@@ -7,12 +7,14 @@
 #include <fstream>
 #include <thread>
 
-#include "bus/cli_support.h"
 #include "bus/endpoints.h"
-#include "bus/log.h"
 #include "bus/publisher.h"
 #include "bus/subscriber.h"
-#include "bus/systemd.h"
+#include "bus/topics.h"
+#include "common/daemon.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "common/systemd.h"
 #include "sensors/daemon.h"
 #include "sensors/runtime.h"
 #include "sensors/service.h"
@@ -179,10 +181,17 @@ static int Main(int argc, char** argv) {
   std::string watch_path = config->String("sensor.service", "watch_file");
   bool wrote_watch = false;
   if (access(watch_path.c_str(), F_OK) != 0) {
-    std::ofstream(watch_path) << ehabus::sensors::RenderWatchList(*profile);
-    wrote_watch = true;
-    spdlog::info("wrote the first watch list {} from profile {}", watch_path,
-                 profile->name);
+    if (auto written = ehabus::WriteFileAtomic(
+            watch_path, ehabus::sensors::RenderWatchList(*profile),
+            {.mode = 0644, .sync = true});
+        !written) {
+      spdlog::error("cannot write the first watch list: {}",
+                    written.error().message);
+    } else {
+      wrote_watch = true;
+      spdlog::info("wrote the first watch list {} from profile {}", watch_path,
+                   profile->name);
+    }
   }
 
   std::map<std::string, bool> watched;
@@ -194,8 +203,8 @@ static int Main(int argc, char** argv) {
       std::string text = JoinErrors(list.error());
       spdlog::error("watch list not applied: {}", text);
       publisher.Publish(
-          "sensor.service.watch", ehabus::Severity::kError, "watch",
-          "watch list not applied, still watching as before: " + text);
+          ehabus::topics::SensorWatch("service"), ehabus::Severity::kError,
+          "watch", "watch list not applied, still watching as before: " + text);
       return;
     }
     std::vector<std::string> started, stopped;
@@ -224,8 +233,8 @@ static int Main(int argc, char** argv) {
               : "watch list changed: now watching " + join(started) +
                     "; no longer watching " + join(stopped);
       spdlog::info("{}", message);
-      publisher.Publish("sensor.service.watch", ehabus::Severity::kNotice,
-                        "watch", message,
+      publisher.Publish(ehabus::topics::SensorWatch("service"),
+                        ehabus::Severity::kNotice, "watch", message,
                         {{"file", watch_path},
                          {"started", started},
                          {"stopped", stopped},
@@ -253,14 +262,14 @@ static int Main(int argc, char** argv) {
   // Healers ask for a fresh check of a service they started.
   ehabus::SubscriberOptions recheck_options;
   recheck_options.sub_endpoint = ehabus::EndpointsFrom(*config).sub;
-  recheck_options.prefixes = {"sensor.recheck"};
+  recheck_options.prefixes = {ehabus::topics::kSensorRecheck};
   ehabus::Subscriber rechecks(context, recheck_options);
   hooks.socket = &rechecks.socket();
   hooks.on_socket = [&] {
     while (auto d = rechecks.Receive(std::chrono::milliseconds(0))) {
       const auto& e = d->event;
-      if (e.topic != "sensor.recheck" || !e.data.contains("request") ||
-          !e.data["request"].is_string())
+      if (e.topic != ehabus::topics::kSensorRecheck ||
+          !e.data.contains("request") || !e.data["request"].is_string())
         continue;
       if (!runtime.RunNow(e.subject, e.data["request"].get<std::string>()))
         spdlog::debug("recheck of {}: not watched here", e.subject);

@@ -2,11 +2,12 @@
 // publishes its health as storage.NAME.
 #include <spdlog/spdlog.h>
 
-#include "bus/cli_support.h"
 #include "bus/endpoints.h"
-#include "bus/log.h"
 #include "bus/publisher.h"
-#include "bus/systemd.h"
+#include "bus/topics.h"
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/systemd.h"
 #include "sensors/daemon.h"
 #include "sensors/storage.h"
 
@@ -64,8 +65,8 @@ int Main(int argc, char** argv) {
   ehabus::sensors::SensorRuntime runtime(publisher, timing.refresh);
   for (auto& check : checks) runtime.Add(std::move(check));
   publisher.WaitAttached(2s);
-  publisher.Publish("sensor.storage.watch", ehabus::Severity::kNotice,
-                    "storage", "watching " + names);
+  publisher.Publish(ehabus::topics::SensorWatch("storage"),
+                    ehabus::Severity::kNotice, "storage", "watching " + names);
   ehabus::NotifyReady("watching " + names);
   ehabus::sensors::RunSensorLoop(publisher, runtime, stop);
   ehabus::NotifyStopping();

@@ -9,9 +9,9 @@
 #include <csignal>
 #include <cstdio>
 
-#include "bus/cli_support.h"
 #include "bus/endpoints.h"
 #include "bus/subscriber.h"
+#include "common/daemon.h"
 
 int main(int argc, char** argv) {
   auto path = ehabus::DaemonConfigFlag(

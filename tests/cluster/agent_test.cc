@@ -11,6 +11,7 @@
 
 #include "bus/publisher.h"
 #include "bus/subscriber.h"
+#include "healers/state_files.h"
 #include "tests/testing/bus_fixture.h"
 #include "tests/testing/stack.h"
 
@@ -130,6 +131,19 @@ TEST_F(MailstackAgent, StartsInDependencyOrderMonitorsAndStops) {
   EXPECT_EQ(down.exit_code(), 1) << down.output;
   EXPECT_NE(down.output.find("no healer running"), std::string::npos)
       << down.output;
+  // While a healer holds its lock (as ehabus-healer-restart does from start
+  // to exit), the same down service is being healed: not a failure. A
+  // process merely named like the healer proves nothing.
+  {
+    auto lock = ehabus::healers::HealerLock::Acquire(dir_.path() +
+                                                     "/healer.json.lock");
+    ASSERT_TRUE(lock) << lock.error().message;
+    auto healing = Ocf("monitor", 30s);
+    EXPECT_EQ(healing.exit_code(), 0) << healing.output;
+    EXPECT_NE(healing.output.find("being healed"), std::string::npos)
+        << healing.output;
+  }
+  EXPECT_EQ(Ocf("monitor", 30s).exit_code(), 1);
 
   std::vector<pid_t> pids;
   for (const char* s : {"memcached", "postfix", "dovecot"})

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <thread>
 
-#include "bus/subprocess.h"
+#include "common/subprocess.h"
 #include "tests/sensors/fake_server.h"
 #include "tests/testing/bus_fixture.h"
 #include "tests/testing/daemons.h"

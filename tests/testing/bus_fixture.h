@@ -10,8 +10,8 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "bus/config.h"
-#include "bus/subprocess.h"
+#include "common/config.h"
+#include "common/subprocess.h"
 
 namespace ehabus::testing {
 

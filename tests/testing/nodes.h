@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/subprocess.h"
+#include "common/subprocess.h"
 #include "tests/testing/bus_fixture.h"
 
 namespace ehabus::testing {

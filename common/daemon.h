@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "bus/config.h"
+#include "common/config.h"
 
 namespace ehabus {
 

@@ -1,36 +1,12 @@
-// ehabus-pacemaker-alert: Pacemaker's alert agent (the <alert> of the
-// rendered configuration). Pacemaker runs it once per cluster event with the
-// event in CRM_alert_* variables; it publishes the event on the node's bus,
-// so `ehabus tail` and the notifiers see cluster events beside ehabus's own.
-//
-//   cluster.node.NODE.member|lost        a node joined or left
-//   cluster.fencing.NODE.ok|failed       a fencing action and its result
-//   cluster.resource.RSC.TASK.ok|failed  a resource operation (Pacemaker
-//                                        does not alert successful monitors)
-//   cluster.attribute.NAME               a node attribute changed
-//
-// Every value comes from Pacemaker and is sanitised: topic words are reduced
-// to [a-z0-9_-], texts cut and stripped of control characters. It never
-// blocks Pacemaker: no broker within 2 s, and the event is dropped (said on
-// stderr, which Pacemaker logs), exit 0 either way except for bad input.
-#include <cstdio>
+#include "cluster/alert_agent.h"
+
+#include <cctype>
 #include <cstdlib>
-#include <string>
-#include <zmq.hpp>
 
-#include "bus/cli_support.h"
 #include "bus/endpoints.h"
-#include "bus/event.h"
-#include "bus/publisher.h"
 
+namespace ehabus::cluster {
 namespace {
-
-using namespace std::chrono_literals;
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
 
 // A topic word: lower case letters, digits, _ and -; everything else _.
 std::string Word(const std::string& text, std::size_t max = 40) {
@@ -73,15 +49,14 @@ int Int(const std::string& text, int fallback) {
   }
 }
 
-struct Alert {
-  std::string topic;
-  ehabus::Severity severity = ehabus::Severity::kInfo;
-  std::string subject;
-  std::string message;
-  nlohmann::json data;
-};
+}  // namespace
 
-std::optional<Alert> FromEnvironment(std::string* problem) {
+std::string ProcessEnv(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+Result<Alert> AlertFromEnvironment(const AlertEnv& Env) {
   std::string kind = Env("CRM_alert_kind");
   std::string node = Text(Env("CRM_alert_node"), 64);
   std::string desc = Text(Env("CRM_alert_desc"));
@@ -94,7 +69,7 @@ std::optional<Alert> FromEnvironment(std::string* problem) {
   if (kind == "node") {
     bool member = desc == "member";
     a.topic = "cluster.node." + Word(node) + "." + (member ? "member" : "lost");
-    a.severity = member ? ehabus::Severity::kNotice : ehabus::Severity::kError;
+    a.severity = member ? Severity::kNotice : Severity::kError;
     a.subject = node;
     a.message = member ? "node " + node + " joined the cluster"
                        : "node " + node + " left the cluster (" + desc + ")";
@@ -104,8 +79,7 @@ std::optional<Alert> FromEnvironment(std::string* problem) {
     std::string task = Text(Env("CRM_alert_task"), 32);
     a.topic =
         "cluster.fencing." + Word(node) + "." + (rc == 0 ? "ok" : "failed");
-    a.severity =
-        rc == 0 ? ehabus::Severity::kWarning : ehabus::Severity::kCritical;
+    a.severity = rc == 0 ? Severity::kWarning : Severity::kCritical;
     a.subject = node;
     a.message = rc == 0
                     ? "node " + node + " fenced (" + task + "): " + desc
@@ -121,9 +95,8 @@ std::optional<Alert> FromEnvironment(std::string* problem) {
     bool ok = status == 0 && rc == target;
     a.topic = "cluster.resource." + Word(rsc) + "." + Word(task, 20) + "." +
               (ok ? "ok" : "failed");
-    a.severity = ok ? (task == "monitor" ? ehabus::Severity::kInfo
-                                         : ehabus::Severity::kNotice)
-                    : ehabus::Severity::kError;
+    a.severity = ok ? (task == "monitor" ? Severity::kInfo : Severity::kNotice)
+                    : Severity::kError;
     a.subject = rsc;
     a.message = rsc + " " + task + " on " + node + ": " +
                 (ok ? "ok" : "FAILED (" + desc + ")");
@@ -138,20 +111,19 @@ std::optional<Alert> FromEnvironment(std::string* problem) {
     std::string value = Text(Env("CRM_alert_attribute_value"), 200);
     a.topic = "cluster.attribute." + Word(name);
     bool red = name.starts_with("#health") && value == "red";
-    a.severity = red ? ehabus::Severity::kWarning : ehabus::Severity::kInfo;
+    a.severity = red ? Severity::kWarning : Severity::kInfo;
     a.subject = node;
     a.message = "node " + node + ": " + name + " = " +
                 (value.empty() ? "(removed)" : value);
     a.data["attribute"] = name;
     a.data["value"] = value;
   } else {
-    *problem = "CRM_alert_kind \"" + Text(kind, 32) +
-               "\" is not node, fencing, resource or attribute";
-    return std::nullopt;
+    return Fail("CRM_alert_kind \"" + Text(kind, 32) +
+                "\" is not node, fencing, resource or attribute");
   }
   if (a.subject.empty()) a.subject = "cluster";
-  if (a.subject.size() > ehabus::kMaxNameBytes) {
-    a.subject.resize(ehabus::kMaxNameBytes);
+  if (a.subject.size() > kMaxNameBytes) {
+    a.subject.resize(kMaxNameBytes);
   }
   return a;
 }
@@ -160,47 +132,9 @@ std::optional<Alert> FromEnvironment(std::string* problem) {
 // supplementary groups: the publish socket (group ehabus) is closed to it,
 // the broker's alert socket (group haclient, cluster.* only) is not. Run by
 // hand as root, either works.
-std::string AlertEndpoint(const ehabus::Config& config) {
-  auto ep = ehabus::EndpointsFrom(config);
+std::string AlertEndpoint(const Config& config) {
+  auto ep = EndpointsFrom(config);
   return ep.alert.empty() ? ep.pub : ep.alert;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string config_path;
-  if (argc == 3 && std::string(argv[1]) == "--config") {
-    config_path = argv[2];
-  } else if (argc != 1) {
-    std::fprintf(stderr,
-                 "usage: ehabus-pacemaker-alert [--config FILE] (run by "
-                 "Pacemaker, event in CRM_alert_*)\n");
-    return 2;
-  }
-  std::string problem;
-  auto alert = FromEnvironment(&problem);
-  if (!alert) {
-    std::fprintf(stderr, "ehabus-pacemaker-alert: %s\n", problem.c_str());
-    return 1;
-  }
-  auto config = ehabus::LoadConfigOrReport(config_path);
-  if (!config) return ehabus::kExitConfig;
-  try {
-    zmq::context_t context(1);
-    ehabus::Publisher publisher(
-        context, {AlertEndpoint(*config), ehabus::NodeName(*config),
-                  "pacemaker-alert", 100});
-    if (!publisher.WaitAttached(2s)) {
-      std::fprintf(stderr,
-                   "ehabus-pacemaker-alert: no broker; dropped %s: %s\n",
-                   alert->topic.c_str(), alert->message.c_str());
-      return 0;
-    }
-    publisher.Publish(alert->topic, alert->severity, alert->subject,
-                      alert->message, alert->data);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "ehabus-pacemaker-alert: %s\n", e.what());
-    return 1;
-  }
-  return 0;
-}
+}  // namespace ehabus::cluster

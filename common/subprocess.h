@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/error.h"
+#include "common/error.h"
 
 namespace ehabus {
 
@@ -68,5 +68,37 @@ class Subprocess {
 
 // "exit 3", "killed by SIGKILL": for messages.
 std::string DescribeWaitStatus(int status);
+
+// The one way to run a command to its end: spawned as above, waited for up
+// to TIMEOUT, then stopped (SIGTERM to its group, SIGKILL after GRACE).
+struct RunOptions {
+  std::vector<std::string> argv;
+  std::chrono::milliseconds timeout{10000};
+  std::chrono::milliseconds grace{500};
+  std::vector<std::string> env;  // NAME=VALUE added to ours
+  std::string input_file;        // stdin; empty: /dev/null
+  std::string output_file;       // stdout and stderr appended; empty: captured
+  std::size_t capture_limit = 4096;
+};
+
+struct RunResult {
+  std::string spawn_error;  // not empty: the command never started
+  bool timed_out = false;   // stopped at the deadline
+  int wait_status = 0;      // when it ended by itself
+  std::string output;       // captured stdout and stderr
+  std::chrono::milliseconds took{0};
+
+  bool started() const { return spawn_error.empty(); }
+  bool finished() const { return started() && !timed_out; }
+  // The exit code, or -1 (not started, timed out, killed by a signal).
+  int exit_code() const;
+  bool ok() const { return exit_code() == 0; }
+  std::string first_line() const { return output.substr(0, output.find('\n')); }
+  // "exit 3", "killed by SIGSEGV", "no exit within 500 ms (killed)", or why
+  // it did not start.
+  std::string Describe() const;
+};
+
+RunResult Run(const RunOptions& options);
 
 }  // namespace ehabus

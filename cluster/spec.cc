@@ -1,4 +1,4 @@
-#include "bus/cluster.h"
+#include "cluster/spec.h"
 
 #include <arpa/inet.h>
 #include <libxml/parser.h>
@@ -12,6 +12,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "common/files.h"
 
 namespace ehabus::cluster {
 
@@ -687,15 +689,10 @@ tl::expected<std::vector<std::string>, std::string> SharedConfig::Write(
     if (old && *old == text) continue;
     std::error_code ec;
     std::filesystem::create_directories(target.parent_path(), ec);
-    std::string tmp = target.string() + ".ehabus-sync";
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out << text;
-      out.flush();
-      if (!out) return tl::unexpected(tmp + ": cannot write");
-    }
-    if (std::rename(tmp.c_str(), target.c_str()) != 0) {
-      return tl::unexpected(target.string() + ": cannot replace");
+    if (auto written = WriteFileAtomic(target.string(), text,
+                                       {.mode = 0644, .sync = true});
+        !written) {
+      return tl::unexpected(written.error().message);
     }
     changed.push_back(name);
   }

@@ -1,4 +1,4 @@
-#include "bus/systemd.h"
+#include "common/systemd.h"
 
 #include <systemd/sd-daemon.h>
 

@@ -22,8 +22,8 @@
 #include <zmq.hpp>
 
 #include "bus/publisher.h"
-#include "bus/subprocess.h"
 #include "bus/subscriber.h"
+#include "common/subprocess.h"
 
 namespace {
 
@@ -316,7 +316,7 @@ int main(int argc, char** argv) {
   };
   auto raw =
       spawn({Exe("ehabus-bench-bus"), "--raw-proxy", raw_front, raw_back});
-  auto busd = spawn({Exe("ehabus-busd"), "--config", dir + "/ehabus.ini"});
+  auto busd = spawn({EHABUS_BUSD, "--config", dir + "/ehabus.ini"});
   if (!raw || !busd || !WaitForFile(dir + "/raw-sub.sock") ||
       !WaitForFile(dir + "/snapshot.sock")) {
     std::fprintf(stderr, "bench: could not start the brokers\n");

@@ -8,9 +8,24 @@
 #include <string>
 #include <vector>
 
-#include "bus/config.h"
+#include "common/config.h"
 
 namespace ehabus::cluster {
+
+// The usage of `ehabus cluster`, as it stands in `ehabus --help`.
+inline constexpr const char* kUsage =
+    "  cluster render [--format xml|crm|corosync|sbd] [--simulate]\n"
+    "      The Pacemaker configuration (or corosync.conf, /etc/default/sbd)\n"
+    "      made from this file; --simulate: a CIB for crm_simulate.\n"
+    "  cluster apply [--dry-run]\n"
+    "      Show the difference from the live CIB, check it with crm_verify\n"
+    "      and apply it; unchanged resources keep running.\n"
+    "  cluster sync [--restart]\n"
+    "      Take the configuration stored in the CIB by `apply` (every node\n"
+    "      runs this from a timer); --restart restarts ehabus's services\n"
+    "      when it changed.\n"
+    "  cluster maintenance on|off\n"
+    "      Pacemaker's maintenance-mode, for the rare change that needs it.\n";
 
 // The configuration file a command uses: --config, $EHABUS_CONFIG or the
 // default.

@@ -1,4 +1,4 @@
-#include "bus/cluster_cli.h"
+#include "cluster/commands.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,8 +10,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "bus/cluster.h"
-#include "bus/subprocess.h"
+#include "cluster/spec.h"
+#include "common/subprocess.h"
 
 namespace ehabus::cluster {
 
@@ -19,15 +19,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* kUsage =
-    "usage: ehabus cluster render [--format xml|crm|corosync|sbd] "
-    "[--simulate]\n"
-    "       ehabus cluster apply [--dry-run]\n"
-    "       ehabus cluster sync [--restart]\n"
-    "       ehabus cluster maintenance on|off\n";
-
 int Usage(const std::string& problem) {
-  std::fprintf(stderr, "ehabus cluster: %s\n%s", problem.c_str(), kUsage);
+  std::fprintf(stderr, "ehabus cluster: %s\nusage: ehabus cluster ...\n%s",
+               problem.c_str(), kUsage);
   return 2;
 }
 
@@ -43,34 +37,26 @@ RunResult Run(const std::vector<std::string>& argv,
               std::chrono::milliseconds deadline,
               const std::string& input_file = "",
               const std::string& output_file = "") {
-  SpawnOptions options;
+  RunOptions options;
   options.argv = argv;
+  options.timeout = deadline;
+  options.grace = 1s;
   options.input_file = input_file;
-  if (output_file.empty()) {
-    options.output = SpawnOptions::Output::kCapture;
-    options.capture_limit = 32 * 1024 * 1024;
-  } else {
-    options.output = SpawnOptions::Output::kFile;
-    options.output_file = output_file;
-  }
+  options.output_file = output_file;
+  options.capture_limit = 32 * 1024 * 1024;
+  auto run = ehabus::Run(options);
   RunResult result;
-  auto child = Subprocess::Spawn(options);
-  if (!child) {
-    result.problem = argv[0] + ": " + child.error().message;
-    return result;
-  }
-  auto status = child->Wait(deadline);
-  if (!status) {
-    child->Stop(1s);
+  if (!run.started()) {
+    result.problem = argv[0] + ": " + run.spawn_error;
+  } else if (run.timed_out) {
     result.problem = argv[0] + ": no answer within " +
                      std::to_string(deadline.count() / 1000) + " s";
-    return result;
-  }
-  result.output = child->output();
-  if (WIFEXITED(*status)) {
-    result.exit_code = WEXITSTATUS(*status);
+  } else if (WIFEXITED(run.wait_status)) {
+    result.exit_code = run.exit_code();
+    result.output = std::move(run.output);
   } else {
-    result.problem = argv[0] + ": " + DescribeWaitStatus(*status);
+    result.output = std::move(run.output);
+    result.problem = argv[0] + ": " + run.Describe();
   }
   return result;
 }

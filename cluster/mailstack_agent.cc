@@ -1,20 +1,5 @@
-// ocf:ehabus:mailstack — the whole mail stack of a profile as one Pacemaker
-// resource (installed as /usr/lib/ocf/resource.d/ehabus/mailstack).
-//
-//   start    every service of the profile in dependency order, each waited
-//            for until the service sensor's check passes
-//            (`ehabus-sensor-service --probe --only NAME`); then the active
-//            marker, which tells the healers the stack runs here.
-//   stop     the marker first (no healing of what is being stopped), then
-//            every service in reverse order, each escalated to SIGKILL
-//            within its share of the timeout; never hangs.
-//   monitor  the stack's health as the healers see it: failing once the
-//            restart healer spent a service's budget (escalated), or when a
-//            service is down and no healer is there to heal it; a service
-//            the healer is healing is not a failure. 7 when not running.
-//
-// Exit codes are OCF's. Messages go to stderr, which pacemaker-execd logs.
-#include <dirent.h>
+#include "cluster/mailstack_agent.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,11 +12,14 @@
 #include <thread>
 #include <vector>
 
-#include "bus/config.h"
-#include "bus/profile.h"
-#include "bus/subprocess.h"
+#include "common/config.h"
+#include "common/files.h"
+#include "common/profile.h"
+#include "common/subprocess.h"
 #include "healers/control.h"
+#include "healers/state_files.h"
 
+namespace ehabus::cluster {
 namespace {
 
 using namespace std::chrono_literals;
@@ -109,6 +97,7 @@ struct Agent {
   std::string sensor;
   std::string marker;
   std::string escalated_file;
+  std::string healer_lock;
   std::string watch_file;
 
   // Loads the configuration and profile; an OCF code on failure.
@@ -139,6 +128,7 @@ struct Agent {
     marker = ehabus::ActiveMarkerFrom(config);
     if (marker.empty()) marker = "/run/ehabus/stack-active";
     escalated_file = ehabus::EscalatedFileFrom(config);
+    healer_lock = ehabus::healers::HealerLock::PathFrom(config);
     watch_file = config.String("sensor.service", "watch_file");
     return kSuccess;
   }
@@ -201,13 +191,15 @@ struct Agent {
       Log("INFO", name + " serves");
     }
     // A new start: a budget spent before is history.
-    unlink(escalated_file.c_str());
+    (void)ehabus::healers::EscalatedBudgets(escalated_file).Write({});
     std::error_code ec;
     std::filesystem::create_directories(
         std::filesystem::path(marker).parent_path(), ec);
-    std::ofstream(marker, std::ios::trunc) << getpid() << "\n";
-    if (access(marker.c_str(), F_OK) != 0) {
-      Log("ERROR", "cannot write the active marker " + marker);
+    if (auto written =
+            ehabus::WriteFileAtomic(marker, std::to_string(getpid()) + "\n");
+        !written) {
+      Log("ERROR",
+          "cannot write the active marker: " + written.error().message);
       return kErrGeneric;
     }
     Log("INFO", "stack " + profile.name + " started");
@@ -241,36 +233,10 @@ struct Agent {
     return kSuccess;
   }
 
-  // Whether ehabus-healer-restart runs for this configuration (its
-  // --config, else the default file, is ours).
+  // Whether ehabus-healer-restart runs for this configuration: it holds
+  // its lock (healers/state_files.h) from start to exit.
   bool HealerRuns() const {
-    DIR* proc = opendir("/proc");
-    if (!proc) return false;
-    std::error_code ec;
-    auto ours = std::filesystem::weakly_canonical(config_path, ec);
-    bool found = false;
-    while (auto* e = readdir(proc)) {
-      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-      std::string dir = std::string("/proc/") + e->d_name;
-      std::ifstream comm(dir + "/comm");
-      std::string name;
-      std::getline(comm, name);
-      // comm is cut at 15 characters.
-      if (name != "ehabus-healer-r") continue;
-      std::ifstream cmdline(dir + "/cmdline");
-      std::vector<std::string> argv;
-      for (std::string a; std::getline(cmdline, a, '\0');) argv.push_back(a);
-      std::string healer_config = EHABUS_DEFAULT_CONFIG;
-      for (std::size_t i = 0; i + 1 < argv.size(); ++i) {
-        if (argv[i] == "--config") healer_config = argv[i + 1];
-      }
-      if (std::filesystem::weakly_canonical(healer_config, ec) == ours) {
-        found = true;
-        break;
-      }
-    }
-    closedir(proc);
-    return found;
+    return ehabus::healers::HealerLock::Held(healer_lock);
   }
 
   int Monitor() {
@@ -284,11 +250,10 @@ struct Agent {
       }
       return kNotRunning;
     }
-    std::ifstream escalated(escalated_file);
     std::string spent;
-    for (std::string line; std::getline(escalated, line);) {
-      if (!line.empty()) spent += (spent.empty() ? "" : ", ") + line;
-    }
+    for (const auto& line :
+         ehabus::healers::EscalatedBudgets(escalated_file).Read())
+      spent += (spent.empty() ? "" : ", ") + line;
     if (!spent.empty()) {
       Log("ERROR", "restart budget spent for " + spent +
                        ": the healer hands the stack over");
@@ -314,8 +279,7 @@ struct Agent {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::string action = argc > 1 ? argv[1] : "";
+int RunMailstackAgent(const std::string& action) {
   if (action == "meta-data") {
     std::fputs(kMetaData, stdout);
     return kSuccess;
@@ -348,3 +312,5 @@ int main(int argc, char** argv) {
     return kErrGeneric;
   }
 }
+
+}  // namespace ehabus::cluster

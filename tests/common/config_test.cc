@@ -1,4 +1,4 @@
-#include "bus/config.h"
+#include "common/config.h"
 
 #include <gtest/gtest.h>
 
@@ -29,7 +29,8 @@ std::string Errors(
 
 // Every NAME.ini in the corpus gives exactly the lines in NAME.expected.
 TEST(ConfigTest, GoldenCorpusOfBadFiles) {
-  std::string dir = std::string(EHABUS_SOURCE_DIR) + "/tests/bus/config_corpus";
+  std::string dir =
+      std::string(EHABUS_SOURCE_DIR) + "/tests/common/config_corpus";
   int files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() != ".ini") continue;

@@ -1,4 +1,4 @@
-#include "bus/config.h"
+#include "common/config.h"
 
 #include <ini.h>
 

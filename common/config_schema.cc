@@ -1,6 +1,6 @@
 // Every section and key ehabus knows, with its default and why.
 // etc/ehabus.ini mirrors this table for operators; a test keeps them in step.
-#include "bus/config.h"
+#include "common/config.h"
 
 namespace ehabus {
 

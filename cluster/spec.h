@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "bus/config.h"
-#include "bus/error.h"
+#include "common/config.h"
+#include "common/error.h"
 
 namespace ehabus::cluster {
 

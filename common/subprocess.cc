@@ -1,4 +1,4 @@
-#include "bus/subprocess.h"
+#include "common/subprocess.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -202,6 +202,53 @@ std::string DescribeWaitStatus(int status) {
            (name ? name : std::to_string(WTERMSIG(status)));
   }
   return "status " + std::to_string(status);
+}
+
+int RunResult::exit_code() const {
+  if (!finished() || !WIFEXITED(wait_status)) return -1;
+  return WEXITSTATUS(wait_status);
+}
+
+std::string RunResult::Describe() const {
+  if (!started()) return spawn_error;
+  if (timed_out) {
+    return "no exit within " + std::to_string(took.count()) + " ms (killed)";
+  }
+  return DescribeWaitStatus(wait_status);
+}
+
+RunResult Run(const RunOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  RunResult result;
+  SpawnOptions spawn;
+  spawn.argv = options.argv;
+  spawn.env = options.env;
+  spawn.input_file = options.input_file;
+  if (options.output_file.empty()) {
+    spawn.output = SpawnOptions::Output::kCapture;
+    spawn.capture_limit = options.capture_limit;
+  } else {
+    spawn.output = SpawnOptions::Output::kFile;
+    spawn.output_file = options.output_file;
+  }
+  auto child = Subprocess::Spawn(spawn);
+  if (!child) {
+    result.spawn_error = child.error().message;
+    return result;
+  }
+  auto status =
+      child->Wait(std::max(options.timeout, std::chrono::milliseconds(0)));
+  if (!status) {
+    child->Stop(options.grace);
+    result.timed_out = true;
+    result.took = options.timeout;
+  } else {
+    result.wait_status = *status;
+    result.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+  }
+  result.output = child->output();
+  return result;
 }
 
 }  // namespace ehabus

@@ -1,4 +1,4 @@
-#include "bus/profile.h"
+#include "common/profile.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -10,6 +10,8 @@
 #include <functional>
 #include <set>
 #include <sstream>
+
+#include "common/files.h"
 
 namespace ehabus {
 
@@ -340,16 +342,9 @@ Result<void> EditLines(
     for (std::string line; std::getline(in, line);) lines.push_back(line);
   }
   edit(lines);
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& line : lines) out << line << "\n";
-    out.flush();
-    if (!out) return Fail(tmp + ": cannot write");
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0)
-    return FailErrno("rename " + tmp + " to " + path, errno);
-  return {};
+  std::string text;
+  for (const auto& line : lines) text += line + "\n";
+  return WriteFileAtomic(path, text, {.mode = 0644, .sync = true});
 }
 
 }  // namespace

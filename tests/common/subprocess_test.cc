@@ -1,4 +1,4 @@
-#include "bus/subprocess.h"
+#include "common/subprocess.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "bus/error.h"
+#include "common/error.h"
 
 namespace ehabus {
 

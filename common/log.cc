@@ -1,4 +1,4 @@
-#include "bus/log.h"
+#include "common/log.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/systemd_sink.h>
@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "bus/config.h"
+#include "common/config.h"
 
 namespace ehabus {
 namespace {

@@ -1,4 +1,4 @@
-#include "bus/cli_support.h"
+#include "common/daemon.h"
 
 #include <signal.h>
 #include <unistd.h>
