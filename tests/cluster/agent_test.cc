@@ -135,8 +135,8 @@ TEST_F(MailstackAgent, StartsInDependencyOrderMonitorsAndStops) {
   // to exit), the same down service is being healed: not a failure. A
   // process merely named like the healer proves nothing.
   {
-    auto lock = ehabus::healers::HealerLock::Acquire(dir_.path() +
-                                                     "/healer.json.lock");
+    auto lock =
+        ehabus::healers::HealerLock::Acquire(dir_.path() + "/healer.json.lock");
     ASSERT_TRUE(lock) << lock.error().message;
     auto healing = Ocf("monitor", 30s);
     EXPECT_EQ(healing.exit_code(), 0) << healing.output;
