@@ -135,24 +135,22 @@ struct Agent {
 
   // One check of SERVICE by the service sensor.
   bool Serves(const std::string& service, std::string* reason) {
-    ehabus::SpawnOptions o;
-    o.argv = {sensor, "--config", config_path, "--only", service, "--probe"};
-    o.output = ehabus::SpawnOptions::Output::kCapture;
-    auto child = ehabus::Subprocess::Spawn(o);
-    if (!child) {
-      *reason = child.error().message;
+    auto run = ehabus::Run(
+        {.argv = {sensor, "--config", config_path, "--only", service,
+                  "--probe"},
+         .timeout = config.Duration("sensor.service", "timeout") + 2s,
+         .capture_limit = 64 * 1024});
+    if (!run.started()) {
+      *reason = run.spawn_error;
       return false;
     }
-    auto status =
-        child->Wait(config.Duration("sensor.service", "timeout") + 2s);
-    if (!status) {
-      child->Stop(500ms);
+    if (run.timed_out) {
       *reason = "the check did not finish";
       return false;
     }
-    *reason = child->output();
+    *reason = run.output;
     while (!reason->empty() && reason->back() == '\n') reason->pop_back();
-    return WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
+    return run.ok();
   }
 
   std::map<std::string, std::int64_t> Maintenance() {

@@ -350,14 +350,6 @@ std::string Sha256Hex(const std::string& data) {
   return out;
 }
 
-std::optional<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // --- libxml2 helpers
 // ----------------------------------------------------------
 
@@ -660,7 +652,7 @@ tl::expected<SharedConfig, std::string> SharedConfig::Decode(
 tl::expected<SharedConfig, std::string> SharedConfig::Read(
     const std::string& path) {
   SharedConfig shared;
-  auto main = ReadFile(path);
+  auto main = ReadWholeFile(path);
   if (!main) return tl::unexpected(path + ": cannot read");
   shared.files["ehabus.ini"] = *main;
   std::filesystem::path dir =
@@ -669,7 +661,7 @@ tl::expected<SharedConfig, std::string> SharedConfig::Read(
   if (std::filesystem::is_directory(dir, ec)) {
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
       if (entry.path().extension() != ".ini") continue;
-      auto text = ReadFile(entry.path());
+      auto text = ReadWholeFile(entry.path().string());
       if (!text) return tl::unexpected(entry.path().string() + ": cannot read");
       shared.files["conf.d/" + entry.path().filename().string()] = *text;
     }
@@ -685,7 +677,7 @@ tl::expected<std::vector<std::string>, std::string> SharedConfig::Write(
   for (const auto& [name, text] : files) {
     std::filesystem::path target =
         name == "ehabus.ini" ? std::filesystem::path(path) : base / name;
-    auto old = ReadFile(target);
+    auto old = ReadWholeFile(target.string());
     if (old && *old == text) continue;
     std::error_code ec;
     std::filesystem::create_directories(target.parent_path(), ec);

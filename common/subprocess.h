@@ -72,12 +72,12 @@ std::string DescribeWaitStatus(int status);
 // The one way to run a command to its end: spawned as above, waited for up
 // to TIMEOUT, then stopped (SIGTERM to its group, SIGKILL after GRACE).
 struct RunOptions {
-  std::vector<std::string> argv;
+  std::vector<std::string> argv{};
   std::chrono::milliseconds timeout{10000};
   std::chrono::milliseconds grace{500};
-  std::vector<std::string> env;  // NAME=VALUE added to ours
-  std::string input_file;        // stdin; empty: /dev/null
-  std::string output_file;       // stdout and stderr appended; empty: captured
+  std::vector<std::string> env{};  // NAME=VALUE added to ours
+  std::string input_file{};        // stdin; empty: /dev/null
+  std::string output_file{};  // stdout and stderr appended; empty: captured
   std::size_t capture_limit = 4096;
 };
 

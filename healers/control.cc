@@ -107,29 +107,11 @@ StepOutcome RunCommand(const std::vector<std::string>& argv,
     out.detail = "no command";
     return out;
   }
-  SpawnOptions options;
-  options.argv = argv;
-  options.output = SpawnOptions::Output::kCapture;
-  options.capture_limit = 4096;
-  auto child = Subprocess::Spawn(options);
-  if (!child) {
-    out.detail = Join(argv) + ": " + child.error().message;
-    out.took = Since(start);
-    return out;
-  }
-  auto status = child->Wait(timeout);
-  if (!status) {
-    child->Stop(std::chrono::milliseconds(500));
-    out.detail = Join(argv) + ": no exit within " +
-                 std::to_string(timeout.count()) + " ms (killed)";
-    out.took = Since(start);
-    return out;
-  }
-  out.ok = WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
-  std::string output = child->output();
-  std::string first = output.substr(0, output.find('\n'));
-  out.detail = Join(argv) + ": " + DescribeWaitStatus(*status);
-  if (!first.empty()) out.detail.append(" ").append(Quote(first));
+  auto run = Run({.argv = argv, .timeout = timeout});
+  out.ok = run.ok();
+  out.detail = Join(argv) + ": " + run.Describe();
+  if (run.finished() && !run.first_line().empty())
+    out.detail.append(" ").append(Quote(run.first_line()));
   out.took = Since(start);
   return out;
 }

@@ -61,39 +61,27 @@ SendResult ExecChannel::Deliver(const std::string& id,
     result.detail = written.error().message;
     return result;
   }
-  SpawnOptions options;
+  RunOptions options;
   options.argv = command_;
+  options.timeout = timeout_;
   options.input_file = input;
-  options.output = SpawnOptions::Output::kCapture;
-  options.capture_limit = 4096;
   // What the command may want without parsing JSON; values are data, never
   // code (no shell is involved).
   options.env = {"EHABUS_INCIDENT_ID=" + id,
                  "EHABUS_PHASE=" + incident.value("phase", ""),
                  "EHABUS_STATUS=" + incident.value("status", "")};
-  auto child = Subprocess::Spawn(options);
-  if (!child) {
-    unlink(input.c_str());
-    result.detail = command_[0] + ": " + child.error().message;
+  auto run = Run(options);
+  unlink(input.c_str());
+  result.detail = command_[0] + ": " + run.Describe();
+  if (!run.started()) {
     result.permanent = true;
     return result;
   }
-  auto status = child->Wait(timeout_);
-  if (!status) {
-    child->Stop(std::chrono::milliseconds(500));
-    unlink(input.c_str());
-    result.detail = command_[0] + ": no exit within " +
-                    std::to_string(timeout_.count()) + " ms (killed)";
-    return result;
-  }
-  unlink(input.c_str());
-  std::string out = child->output();
-  std::string first = out.substr(0, out.find('\n'));
-  result.detail = command_[0] + ": " + DescribeWaitStatus(*status);
-  if (!first.empty()) result.detail.append(" ").append(Quote(first));
-  result.ok = WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
-  result.permanent =
-      !result.ok && !(WIFEXITED(*status) && WEXITSTATUS(*status) == 75);
+  if (run.timed_out) return result;
+  if (!run.first_line().empty())
+    result.detail.append(" ").append(Quote(run.first_line()));
+  result.ok = run.ok();
+  result.permanent = !result.ok && run.exit_code() != 75;
   return result;
 }
 

@@ -210,28 +210,25 @@ ProbeResult ProbeSbd(const std::string& sbd, const std::string& device,
   auto start = std::chrono::steady_clock::now();
   ProbeResult result;
   result.data["device"] = device;
-  SpawnOptions options;
-  options.argv = {sbd, "-d", device, "list"};
-  options.output = SpawnOptions::Output::kCapture;
-  auto child = Subprocess::Spawn(options);
-  if (!child)
-    return Finish(result, start, false, "sbd: " + child.error().message);
   auto left = std::chrono::ceil<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
-  auto status = child->Wait(std::max(left, std::chrono::milliseconds(1)));
-  if (!status) {
-    child->Stop(std::chrono::milliseconds(100));
+  auto run = Run({.argv = {sbd, "-d", device, "list"},
+                  .timeout = std::max(left, std::chrono::milliseconds(1)),
+                  .grace = std::chrono::milliseconds(100),
+                  .capture_limit = 64 * 1024});
+  if (!run.started())
+    return Finish(result, start, false, "sbd: " + run.spawn_error);
+  if (run.timed_out) {
     return Finish(result, start, false,
                   device +
                       ": sbd list gave no answer within the deadline "
                       "(disk hung?)");
   }
-  std::string output = child->output();
-  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-    std::string first = output.substr(0, output.find('\n'));
+  const std::string& output = run.output;
+  if (!run.ok()) {
     return Finish(result, start, false,
-                  device + ": sbd list failed (" + DescribeWaitStatus(*status) +
-                      "): " + Quote(first));
+                  device + ": sbd list failed (" + run.Describe() +
+                      "): " + Quote(run.first_line()));
   }
   // "0\tnode1\tclear\t" per slot.
   nlohmann::json slots = nlohmann::json::array();

@@ -20,26 +20,19 @@ ProbeResult ProbeCommand(const std::vector<std::string>& argv,
   ProbeResult r;
   std::string shown;
   for (const auto& word : argv) shown += (shown.empty() ? "" : " ") + word;
-  SpawnOptions options;
-  options.argv = argv;
-  options.output = SpawnOptions::Output::kCapture;
-  options.capture_limit = 4096;
-  auto child = Subprocess::Spawn(options);
-
-  if (!child) return Finish(r, start, false, child.error().message);
   auto left = std::chrono::round<std::chrono::milliseconds>(deadline - start);
-  auto status = child->Wait(std::max(left, std::chrono::milliseconds(0)));
-  if (!status) {
-    child->Stop(std::chrono::milliseconds(0));
+  auto run = Run({.argv = argv,
+                  .timeout = std::max(left, std::chrono::milliseconds(0)),
+                  .grace = std::chrono::milliseconds(0)});
+  if (!run.started()) return Finish(r, start, false, run.spawn_error);
+  if (run.timed_out) {
     return Finish(r, start, false,
                   "`" + shown + "` did not finish within " +
                       std::to_string(left.count()) + " ms (killed)");
   }
-  std::string first = child->output().substr(0, child->output().find('\n'));
-  if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-    return Finish(r, start, true, "`" + shown + "` exit 0");
-  std::string reason = "`" + shown + "` " + DescribeWaitStatus(*status);
-  if (!first.empty()) reason += ": " + Quote(first);
+  if (run.ok()) return Finish(r, start, true, "`" + shown + "` exit 0");
+  std::string reason = "`" + shown + "` " + run.Describe();
+  if (!run.first_line().empty()) reason += ": " + Quote(run.first_line());
   return Finish(r, start, false, reason);
 }
 
